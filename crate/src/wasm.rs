@@ -1,0 +1,122 @@
+//! The wasm-bindgen layer: thin exports over the kernels, taking offsets into wasm memory.
+//!
+//! The TypeScript package owns the buffers (allocated with [`alloc`], filled through views of
+//! `memory`), so a call moves no data through wasm-bindgen glue and allocates nothing.
+//! Kernel errors do not trap: the export returns NaN and [`take_error`] describes why.
+
+use crate::kernels::cross_entropy::{self, Options, Target};
+use crate::kernels::softmax::IndexTargets;
+use crate::kernels::{KernelError, Layout, Upstream};
+use core::cell::Cell;
+use wasm_bindgen::prelude::*;
+
+thread_local! {
+    static LAST_ERROR: Cell<[f64; 4]> = const { Cell::new([0.0; 4]) };
+}
+
+fn report(e: KernelError) -> f64 {
+    let code = match e {
+        KernelError::TargetOutOfBounds { position, target } => [1.0, position as f64, target as f64, 0.0],
+        KernelError::Length { expected, actual, .. } => [2.0, expected as f64, actual as f64, 0.0],
+    };
+    LAST_ERROR.with(|c| c.set(code));
+    f64::NAN
+}
+
+/// The last kernel error as `[code, a, b, 0]` (code 0: none; 1: target `b` out of bounds at
+/// position `a`; 2: length `b` where `a` was expected), then clears it.
+#[wasm_bindgen]
+pub fn take_error() -> Vec<f64> {
+    LAST_ERROR.with(|c| c.replace([0.0; 4])).to_vec()
+}
+
+/// True in the SIMD128 build.
+#[wasm_bindgen]
+pub fn simd() -> bool {
+    crate::simd::SIMD
+}
+
+/// Allocates `bytes` (16-byte aligned) in wasm memory; 0 when memory cannot grow.
+#[wasm_bindgen]
+pub fn alloc(bytes: usize) -> usize {
+    let Ok(layout) = std::alloc::Layout::from_size_align(bytes.max(16), 16) else {
+        return 0;
+    };
+    // SAFETY: the layout has a non-zero size.
+    unsafe { std::alloc::alloc(layout) as usize }
+}
+
+/// Frees a block returned by [`alloc`] with the same `bytes`.
+///
+/// # Safety
+/// `ptr` must come from `alloc(bytes)` and not be freed twice (the TypeScript owner tracks it).
+#[wasm_bindgen]
+pub unsafe fn dealloc(ptr: usize, bytes: usize) {
+    if ptr != 0 {
+        let layout = std::alloc::Layout::from_size_align_unchecked(bytes.max(16), 16);
+        std::alloc::dealloc(ptr as *mut u8, layout);
+    }
+}
+
+/// # Safety
+/// `ptr` is 0 or points to `len` values that stay valid and unaliased by a mutable slice
+/// for the call (the caller passes distinct allocations).
+unsafe fn slice<'a, T>(ptr: usize, len: usize) -> Option<&'a [T]> {
+    (ptr != 0).then(|| core::slice::from_raw_parts(ptr as *const T, len))
+}
+
+/// # Safety
+/// As [`slice`], and nothing else refers to the values during the call.
+unsafe fn slice_mut<'a, T>(ptr: usize, len: usize) -> Option<&'a mut [T]> {
+    (ptr != 0).then(|| core::slice::from_raw_parts_mut(ptr as *mut T, len))
+}
+
+/// The upstream gradient: mode 0 none (forward only), 1 uniform `value`, 2 one per position at `ptr`.
+///
+/// # Safety
+/// As [`slice`].
+unsafe fn upstream<'a>(mode: u32, value: f32, ptr: usize, positions: usize) -> Upstream<'a> {
+    match mode {
+        1 => Upstream::Uniform(value),
+        2 => slice(ptr, positions).map_or(Upstream::None, Upstream::PerPosition),
+        _ => Upstream::None,
+    }
+}
+
+/// Cross-entropy over `(outer, classes, inner)` logits at `data` (overwritten by the gradient
+/// when `grad_mode` is not 0). `prob_target` selects `f32` probabilities at `target` instead
+/// of `i32` class indices. `weight`, `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn cross_entropy(
+    outer: usize,
+    classes: usize,
+    inner: usize,
+    data: usize,
+    prob_target: bool,
+    target: usize,
+    ignore_index: i32,
+    weight: usize,
+    label_smoothing: f32,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let layout = Layout::new(outer, classes, inner);
+    let positions = layout.positions();
+    let data = slice_mut(data, layout.len()).unwrap_or_default();
+    let target = if prob_target {
+        Target::Prob(slice(target, layout.len()).unwrap_or_default())
+    } else {
+        Target::Index(IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index })
+    };
+    let options = Options { weight: slice(weight, classes), label_smoothing };
+    let up = upstream(grad_mode, grad_value, grad_out, positions);
+    cross_entropy::cross_entropy(layout, data, target, options, up, slice_mut(losses, positions), acc)
+        .unwrap_or_else(report)
+}
