@@ -2,7 +2,7 @@
 //!
 //! The TypeScript package owns the buffers (allocated with [`alloc`], filled through views of
 //! `memory`), so a call moves no data through wasm-bindgen glue and allocates nothing.
-//! Kernel errors do not trap: the export returns NaN and [`take_error`] describes why.
+//! Kernel errors do not trap: the export returns NaN and [`last_error`] describes why.
 
 use crate::kernels::cross_entropy::{self, Options, Target};
 use crate::kernels::softmax::IndexTargets;
@@ -23,11 +23,17 @@ fn report(e: KernelError) -> f64 {
     f64::NAN
 }
 
-/// The last kernel error as `[code, a, b, 0]` (code 0: none; 1: target `b` out of bounds at
-/// position `a`; 2: length `b` where `a` was expected), then clears it.
+/// Field `i` of the last kernel error: 0 the code (0 none, 1 target out of bounds, 2 length
+/// mismatch), then 1 position / expected length, 2 target value / actual length.
 #[wasm_bindgen]
-pub fn take_error() -> Vec<f64> {
-    LAST_ERROR.with(|c| c.replace([0.0; 4])).to_vec()
+pub fn last_error(i: u32) -> f64 {
+    LAST_ERROR.with(|c| c.get()).get(i as usize).copied().unwrap_or(0.0)
+}
+
+/// Clears the last kernel error.
+#[wasm_bindgen]
+pub fn clear_error() {
+    LAST_ERROR.with(|c| c.set([0.0; 4]));
 }
 
 /// True in the SIMD128 build.

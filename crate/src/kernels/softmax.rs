@@ -222,6 +222,22 @@ fn combine(blocks: &[BlockStats], factors: &mut [f64]) -> Stats {
     Stats { lse, cross, mass }
 }
 
+/// `a · exp(ref - M) / S`. With `a = 0` (no gradient for this position) it is 0 even where
+/// the factor is infinite (a row of only -Infinity), but NaN where the softmax itself is NaN
+/// (a NaN or +Infinity logit): PyTorch's `0 - exp(logp)·0` gives exactly these.
+#[inline(always)]
+fn scaled_factor(a: f32, factor: f64) -> f32 {
+    if a == 0.0 {
+        if factor.is_nan() {
+            f32::NAN
+        } else {
+            0.0
+        }
+    } else {
+        (a as f64 * factor) as f32
+    }
+}
+
 fn block_len(total: usize, minimum: usize) -> usize {
     let needed = total.div_ceil(MAX_BLOCKS);
     minimum.max(needed.next_multiple_of(4))
@@ -338,7 +354,7 @@ fn row<const GRAD: bool>(
         for (j, factor) in factors.iter().enumerate().take(n_blocks) {
             let start = j * block;
             let xs = &mut x[start..(start + block).min(c)];
-            let a = F32x4::splat((co.a as f64 * factor) as f32);
+            let a = F32x4::splat(scaled_factor(co.a, *factor));
             let full = xs.len() / 4 * 4;
             let mut k = 0;
             while k < full {
@@ -508,7 +524,7 @@ fn spatial_tile<const GRAD: bool>(
         let stats = combine(&blocks[..n_blocks], &mut f[..n_blocks]);
         let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
         for j in 0..n_blocks {
-            factors[j][l] = (co.a as f64 * f[j]) as f32;
+            factors[j][l] = scaled_factor(co.a, f[j]);
         }
         losses[l] = co.loss;
         coeffs[l] = co;

@@ -1,0 +1,137 @@
+/**
+ * Backends compute the kernels; the loss classes validate and reduce. Three exist: the
+ * SIMD128 wasm build, the baseline wasm build, and pure JavaScript. All implement the same
+ * kernel interface over typed arrays, with the same semantics.
+ */
+import type { Layout } from "./tensor.js";
+
+export type BackendName = "simd" | "scalar" | "js";
+export const BACKEND_NAMES: readonly BackendName[] = ["simd", "scalar", "js"];
+
+/** The value that marks an ignored position in the Int32 targets a kernel receives. */
+export const IGNORED = -1;
+
+/** Index targets already validated and converted (ignored positions hold [`IGNORED`]). */
+export interface IndexTargetArg {
+  kind: "index";
+  classes: Int32Array;
+}
+/** Class probabilities in the input's layout. */
+export interface ProbTargetArg {
+  kind: "prob";
+  probs: Float32Array;
+}
+
+export type ParsedTargetArg = IndexTargetArg | ProbTargetArg;
+
+/** Arguments every kernel shares. */
+export interface KernelIO {
+  layout: Layout;
+  /** The input; never written unless `grad` is this same array. */
+  input: Float32Array;
+  /** Upstream gradient per position: a number for all, an array for each, undefined for none. */
+  upstream?: number | Float32Array;
+  /** Receives each position's loss when given. */
+  losses?: Float32Array;
+  /** Receives the gradient when given (and `upstream` is set); may be `input` itself. */
+  grad?: Float32Array;
+}
+
+export interface CrossEntropyArgs extends KernelIO {
+  target: IndexTargetArg | ProbTargetArg;
+  weight?: Float32Array;
+  labelSmoothing: number;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Runs the kernel; returns the sum of the positions' losses (float64, position order). */
+  crossEntropy(args: CrossEntropyArgs): number;
+}
+
+/** Thrown when a backend cannot be had here (no WebAssembly, no SIMD, not initialised). */
+export class BackendUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BackendUnavailableError";
+  }
+}
+
+/**
+ * Where backends come from: the Node entry loads wasm synchronously on first use, the
+ * browser entry after `init()`. The entry points install their provider here.
+ */
+export interface BackendProvider {
+  /** Returns the backend, loading it if this environment can; throws BackendUnavailableError. */
+  get(name: BackendName): Backend;
+  /** Whether this engine validates wasm SIMD128. */
+  simdSupported(): boolean;
+  /** The error to throw when a wasm backend is requested before it is ready. */
+  describeMissing?(name: BackendName): string;
+}
+
+let provider: BackendProvider | undefined;
+let forced: BackendName | undefined;
+
+export function installProvider(p: BackendProvider): void {
+  provider = p;
+}
+
+function parseBackendName(value: unknown, source: string): BackendName {
+  if (value === "simd" || value === "scalar" || value === "js") return value;
+  throw new RangeError(`${source} must be 'simd', 'scalar' or 'js', got ${JSON.stringify(value)}`);
+}
+
+function envBackend(): BackendName | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const value = env?.FUSED_LOSS_BACKEND;
+  if (value === undefined || value === "" || value === "auto") return undefined;
+  return parseBackendName(value, "FUSED_LOSS_BACKEND");
+}
+
+/** Forces a backend for every loss that does not choose its own (`undefined`: automatic). */
+export function setBackend(name: BackendName | "auto" | undefined): void {
+  forced = name === undefined || name === "auto" ? undefined : parseBackendName(name, "setBackend()");
+  if (forced) resolveBackend(forced); // fail now, not at the first loss
+}
+
+/** The automatic choice: SIMD when the engine validates it, else the scalar build, else JS. */
+function automatic(): Backend {
+  const p = provider;
+  if (p) {
+    const order: BackendName[] = p.simdSupported() ? ["simd", "scalar"] : ["scalar"];
+    for (const name of order) {
+      try {
+        return p.get(name);
+      } catch (e) {
+        if (!(e instanceof BackendUnavailableError)) throw e;
+      }
+    }
+  }
+  return jsBackendRef();
+}
+
+let jsBackendRef: () => Backend = () => {
+  throw new Error("fused-loss: the JS backend is not registered");
+};
+export function registerJsBackend(get: () => Backend): void {
+  jsBackendRef = get;
+}
+
+/** Returns the backend for `name` (or the forced/automatic choice), loading it if needed. */
+export function resolveBackend(name?: BackendName): Backend {
+  const chosen = name ?? forced ?? envBackend();
+  if (chosen === undefined) return automatic();
+  if (chosen === "js") return jsBackendRef();
+  if (!provider) throw new BackendUnavailableError(`fused-loss: the '${chosen}' backend needs WebAssembly, which this entry point does not load`);
+  return provider.get(chosen);
+}
+
+/** The name of the backend a loss without a `backend` option uses now. */
+export function getBackend(): BackendName {
+  return resolveBackend().name;
+}
+
+export function checkBackendOption(value: unknown): BackendName | undefined {
+  return value === undefined ? undefined : parseBackendName(value, "backend");
+}

@@ -1,0 +1,98 @@
+/**
+ * The pure-JS softmax sweep: the same math as the crate's `kernels/softmax.rs`, in float64.
+ * One pass for the max, one for the exponentials and the mass sums (exponentials kept in the
+ * gradient buffer), one that turns them into the gradient.
+ */
+import { IGNORED, type KernelIO } from "../backend.js";
+
+/** Per-class mass `q_c` (see the crate's `Mass`): none, weights, or weighted probabilities. */
+export type MassSpec =
+  | { kind: "none" }
+  | { kind: "weight"; weight?: Float32Array }
+  | { kind: "prob"; probs: Float32Array; weight?: Float32Array; smoothing: number };
+
+/** A position's loss and gradient coefficients: `grad_c = a·p_c - bMass·q_c - [c = t]·bTarget`. */
+export interface Coeffs {
+  loss: number;
+  a: number;
+  bMass: number;
+  bTarget: number;
+}
+
+/** Statistics of one position: `lse = log Σ exp x`, `cross = Σ q·(lse - x)`, `mass = Σ q`. */
+export type Finish = (
+  position: number,
+  target: number,
+  xTarget: number,
+  lse: number,
+  cross: number,
+  mass: number,
+  g: number,
+  out: Coeffs,
+) => void;
+
+export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass: MassSpec, finish: Finish): number {
+  const { outer, classes: C, inner: S } = io.layout;
+  const x = io.input;
+  const up = io.upstream;
+  const grad = up === undefined ? undefined : io.grad;
+  const losses = io.losses;
+  const w = mass.kind === "none" ? undefined : mass.weight;
+  const probs = mass.kind === "prob" ? mass.probs : undefined;
+  const keep = mass.kind === "prob" ? 1 - mass.smoothing : 1;
+  const spread = mass.kind === "prob" ? mass.smoothing / C : 0;
+  const withMass = mass.kind !== "none";
+  const co: Coeffs = { loss: 0, a: 0, bMass: 0, bTarget: 0 };
+  let acc = 0;
+  for (let n = 0; n < outer; n++) {
+    for (let s = 0; s < S; s++) {
+      const base = n * C * S + s;
+      const pos = n * S + s;
+      const t = targets ? targets[pos] : IGNORED;
+      const xT = t >= 0 ? x[base + t * S] : NaN;
+      let m = -Infinity;
+      for (let c = 0, i = base; c < C; c++, i += S) {
+        const v = x[i];
+        if (v > m || v !== v) m = v; // NaN wins and stays, as PyTorch's max
+      }
+      const ref = m === -Infinity ? 0 : m;
+      let sum = 0;
+      let qx = 0;
+      let qs = 0;
+      for (let c = 0, i = base; c < C; c++, i += S) {
+        const d = x[i] - ref;
+        const e = Math.exp(d);
+        sum += e;
+        if (grad) grad[i] = e;
+        if (withMass) {
+          let q = w ? w[c] : 1;
+          if (probs) q *= keep * probs[i] + spread;
+          qx += q * d;
+          qs += q;
+        }
+      }
+      const lse = ref + Math.log(sum);
+      const g = up === undefined ? 0 : typeof up === "number" ? up : up[pos];
+      finish(pos, t, xT, lse, qs * (lse - ref) - qx, qs, g, co);
+      if (losses) losses[pos] = co.loss;
+      acc += co.loss;
+      if (grad) {
+        // With a = 0 (no gradient) the row stays 0 even where 1/sum is infinite (only
+        // -Infinity logits) but is NaN where the softmax is (NaN or +Infinity logits), as
+        // PyTorch's `0 - exp(logp)·0`.
+        const factor = co.a === 0 ? (Number.isNaN(sum) ? NaN : 0) : co.a / sum;
+        for (let c = 0, i = base; c < C; c++, i += S) {
+          let v = grad[i] * factor;
+          if (withMass) {
+            let q = w ? w[c] : 1;
+            if (probs) q *= keep * probs[i] + spread;
+            v -= co.bMass * q;
+          }
+          grad[i] = v;
+        }
+        if (t >= 0) grad[base + t * S] -= co.bTarget;
+      }
+    }
+  }
+  return acc;
+}

@@ -1,0 +1,84 @@
+/** What every loss class shares: reductions, the upstream gradient, and output buffers. */
+import { checkBackendOption, resolveBackend, type Backend, type BackendName } from "../backend.js";
+import type { Reduction } from "../options.js";
+
+export interface BackwardOptions {
+  /** Gradient of the final loss: a number for 'mean'/'sum' (default 1); for 'none' a
+   * Float32Array with one value per loss element (default all ones) or one number for all. */
+  gradOutput?: number | Float32Array;
+  /** Caller-owned buffer for the gradient; pass `input.data` to compute it in place. */
+  gradInput?: Float32Array;
+}
+
+export interface LossAndGrad<L = number | Float32Array> {
+  loss: L;
+  grad: Float32Array;
+}
+
+/** Options every loss accepts besides its own. */
+export interface CommonOptions {
+  /** Forces a backend for this loss ('simd', 'scalar' or 'js'); default: automatic. */
+  backend?: BackendName;
+}
+
+export class LossBase {
+  protected readonly backendName?: BackendName;
+
+  constructor(backend: unknown) {
+    this.backendName = checkBackendOption(backend);
+  }
+
+  /** The backend this loss runs on now. */
+  get backend(): BackendName {
+    return this.kernels().name;
+  }
+
+  protected kernels(): Backend {
+    return resolveBackend(this.backendName);
+  }
+}
+
+/**
+ * The upstream gradient each position's loss receives: `gradOutput / denominator` for 'mean',
+ * `gradOutput` for 'sum', the per-element array (or ones) for 'none'.
+ */
+export function upstreamFor(
+  owner: string,
+  reduction: Reduction,
+  gradOutput: number | Float32Array | undefined,
+  nPositions: number,
+  denominator: number,
+): number | Float32Array {
+  if (reduction === "none") {
+    if (gradOutput === undefined) return 1;
+    if (typeof gradOutput === "number") return gradOutput;
+    if (!(gradOutput instanceof Float32Array)) {
+      throw new TypeError(`${owner}: gradOutput must be a Float32Array (one value per loss element) for reduction 'none'`);
+    }
+    if (gradOutput.length !== nPositions) {
+      throw new RangeError(`${owner}: gradOutput has ${gradOutput.length} elements but the 'none' loss has ${nPositions}`);
+    }
+    return gradOutput;
+  }
+  const g = gradOutput ?? 1;
+  if (typeof g !== "number") {
+    throw new TypeError(`${owner}: gradOutput must be a number for reduction '${reduction}'`);
+  }
+  return reduction === "mean" ? Math.fround(g / denominator) : g;
+}
+
+/** The caller's gradient buffer (checked), or a new one. */
+export function gradBuffer(owner: string, gradInput: Float32Array | undefined, length: number): Float32Array {
+  if (gradInput === undefined) return new Float32Array(length);
+  if (!(gradInput instanceof Float32Array)) throw new TypeError(`${owner}: gradInput must be a Float32Array`);
+  if (gradInput.length !== length) {
+    throw new RangeError(`${owner}: gradInput has ${gradInput.length} elements but the input has ${length}`);
+  }
+  return gradInput;
+}
+
+/** The reduced loss as float32 PyTorch would return it. */
+export function reduce(reduction: Reduction, sum: number, denominator: number, losses?: Float32Array): number | Float32Array {
+  if (reduction === "none") return losses!;
+  return Math.fround(reduction === "mean" ? sum / denominator : sum);
+}

@@ -1,0 +1,108 @@
+/** CrossEntropyLoss: exactly `torch.nn.functional.cross_entropy`, forward and backward fused. */
+import type { CrossEntropyArgs, ParsedTargetArg } from "../backend.js";
+import { checkOptionNames, parseInteger, parseNumber, parseReduction, type Reduction } from "../options.js";
+import { parseIndexTarget, parseProbTarget, targetKind } from "../targets.js";
+import {
+  classLayout,
+  formatShape,
+  parseTensor,
+  parseWeight,
+  positions,
+  type TargetLike,
+  type Tensor,
+  type WeightLike,
+} from "../tensor.js";
+import {
+  LossBase,
+  gradBuffer,
+  reduce,
+  upstreamFor,
+  type BackwardOptions,
+  type CommonOptions,
+  type LossAndGrad,
+} from "./common.js";
+
+export interface CrossEntropyOptions extends CommonOptions {
+  /** Per-class rescaling weight, length C. */
+  weight?: WeightLike;
+  /** Class index whose positions do not contribute (index targets only). Default -100. */
+  ignoreIndex?: number;
+  /** 'none' | 'mean' | 'sum'. Default 'mean'. */
+  reduction?: Reduction;
+  /** Amount of label smoothing in [0, 1]. Default 0. */
+  labelSmoothing?: number;
+}
+
+const OWNER = "CrossEntropyLoss";
+const OPTION_NAMES = ["weight", "ignoreIndex", "reduction", "labelSmoothing", "backend"] as const;
+
+export class CrossEntropyLoss extends LossBase {
+  readonly weight?: Float32Array;
+  readonly ignoreIndex: number;
+  readonly reduction: Reduction;
+  readonly labelSmoothing: number;
+  private readonly weightShape?: readonly number[];
+
+  constructor(options: CrossEntropyOptions = {}) {
+    checkOptionNames(OWNER, options, OPTION_NAMES);
+    super(options.backend);
+    if (options.weight !== undefined && options.weight !== null) {
+      const w = parseWeight(options.weight, "weight");
+      this.weight = w.data;
+      this.weightShape = w.shape;
+    }
+    this.ignoreIndex = parseInteger(OWNER, "ignoreIndex", options.ignoreIndex, -100);
+    this.reduction = parseReduction(options.reduction);
+    this.labelSmoothing = parseNumber(OWNER, "labelSmoothing", options.labelSmoothing, 0);
+    if (!(this.labelSmoothing >= 0 && this.labelSmoothing <= 1)) {
+      throw new RangeError(`label_smoothing must be between 0.0 and 1.0. Got: ${this.labelSmoothing}`);
+    }
+  }
+
+  /** The loss: a number for 'mean'/'sum', a Float32Array (one per position) for 'none'. */
+  forward(input: Tensor, target: TargetLike): number | Float32Array {
+    return this.run(input, target, undefined).loss;
+  }
+
+  /** Loss and gradient with respect to `input.data`, in one fused call. */
+  forwardBackward(input: Tensor, target: TargetLike, options: BackwardOptions = {}): LossAndGrad {
+    checkOptionNames(`${OWNER}.forwardBackward`, options, ["gradOutput", "gradInput"]);
+    return this.run(input, target, options) as LossAndGrad;
+  }
+
+  private run(inputLike: Tensor, targetLike: TargetLike, backward: BackwardOptions | undefined): { loss: number | Float32Array; grad?: Float32Array } {
+    const input = parseTensor(inputLike, "input");
+    const layout = classLayout(input.shape);
+    const kind = targetKind(targetLike, input.shape, { owner: OWNER, allowProb: true });
+    if (this.weight && (this.weightShape!.length !== 1 || this.weight.length !== layout.classes)) {
+      throw new RangeError(
+        `${kind === "prob" ? "cross_entropy: " : ""}weight tensor should be defined either for all ${layout.classes} classes or no classes but got weight tensor of shape: ${formatShape(this.weightShape!)}`,
+      );
+    }
+    let target: ParsedTargetArg;
+    let denominator: number;
+    if (kind === "prob") {
+      if (this.ignoreIndex >= 0) throw new RangeError("ignore_index is not supported for floating point target");
+      target = parseProbTarget(targetLike, input.data.length, OWNER);
+      denominator = positions(layout);
+    } else {
+      const parsed = parseIndexTarget(targetLike, input.shape, layout, this.ignoreIndex, this.weight);
+      target = parsed.target;
+      denominator = parsed.weightSum;
+    }
+    const n = positions(layout);
+    const losses = this.reduction === "none" ? new Float32Array(n) : undefined;
+    const args: CrossEntropyArgs = { layout, input: input.data, target, weight: this.weight, labelSmoothing: this.labelSmoothing, losses };
+    if (backward) {
+      args.upstream = upstreamFor(OWNER, this.reduction, backward.gradOutput, n, denominator);
+      args.grad = gradBuffer(OWNER, backward.gradInput, input.data.length);
+    }
+    const sum = this.kernels().crossEntropy(args);
+    return { loss: reduce(this.reduction, sum, denominator, losses), grad: args.grad };
+  }
+}
+
+/** Functional form of [`CrossEntropyLoss`]: the loss only. */
+export function crossEntropy(input: Tensor, target: TargetLike, options?: CrossEntropyOptions): number | Float32Array {
+  return new CrossEntropyLoss(options).forward(input, target);
+}
