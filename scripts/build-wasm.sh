@@ -72,6 +72,11 @@ build_variant() {
 
   local raw="$stage/${OUT_NAME}_bg.wasm"
   [ -s "$raw" ] || die "[$v] wasm-pack produced no $raw"
+  # The package always hands the glue its module. Its fallback `new URL('…_bg.wasm',
+  # import.meta.url)` would make bundlers look for a file that the package names differently.
+  local default_url="module_or_path = new URL('${OUT_NAME}_bg.wasm', import.meta.url);"
+  grep -qF "$default_url" "$stage/$OUT_NAME.js" || die "[$v] glue changed: default wasm URL not found"
+  sed -i "s|$default_url|throw new Error('fused-loss: the wasm module must be passed explicitly');|" "$stage/$OUT_NAME.js"
 
   # wasm-opt only when the wasm-bindgen output changed (cargo is incremental;
   # -O3 on the whole module is the slow part of a no-op rebuild).
