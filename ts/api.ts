@@ -4,3 +4,4 @@ export type { BackwardOptions, LossAndGrad, CommonOptions } from "./losses/commo
 export type { Reduction } from "./options.js";
 export type { Tensor, TargetLike, TargetTensor, IndexArray, WeightLike } from "./tensor.js";
 export { getBackend, setBackend, BackendUnavailableError, type BackendName } from "./backend.js";
+export { configure, getConfig, DEFAULT_WORKSPACE_BYTES, type Config } from "./config.js";

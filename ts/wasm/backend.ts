@@ -9,6 +9,7 @@
  */
 import { IGNORED, type Backend, type BackendName, type CrossEntropyArgs, type KernelIO } from "../backend.js";
 import { elements, positions, type Layout } from "../tensor.js";
+import { workspaceBytes } from "../config.js";
 import { Workspace, type WasmExports } from "./memory.js";
 
 /** A part of the input the kernel sees as one contiguous `(outer, C, inner)` layout. */
@@ -81,12 +82,14 @@ function positionRange(layout: Layout, chunk: Chunk): [number, number] {
   return [first, first + chunk.samples * chunk.span];
 }
 
-/** Default cap of the workspace: inputs beyond it are chunked. */
-export const DEFAULT_WORKSPACE_BYTES = 32 << 20;
+export { DEFAULT_WORKSPACE_BYTES } from "../config.js";
 
 export class WasmBackend implements Backend {
   readonly workspace: Workspace;
-  workspaceCap = DEFAULT_WORKSPACE_BYTES;
+  /** Inputs needing more are chunked: `configure({ workspaceBytes })`, read at every call. */
+  get workspaceCap(): number {
+    return workspaceBytes();
+  }
 
   constructor(
     readonly name: BackendName,

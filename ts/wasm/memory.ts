@@ -1,4 +1,5 @@
 /** Wasm memory management: the raw exports, and a reused bump-allocated workspace. */
+import { workspaceBytes } from "../config.js";
 
 /** The crate's exports (see `crate/src/wasm.rs`), called directly for the lowest overhead. */
 export interface WasmExports {
@@ -14,6 +15,9 @@ export interface WasmExports {
     gradOut: number, losses: number, acc: number,
   ): number;
 }
+
+/** Rounds up to whole 64 KiB pages so slightly larger calls do not reallocate each time. */
+const roundToPage = (bytes: number): number => Math.ceil(bytes / 65536) * 65536;
 
 /** Allocates in wasm memory or throws a clear error (never a trap). */
 export function allocOrThrow(exports: WasmExports, bytes: number): number {
@@ -45,18 +49,29 @@ export class Workspace {
     return this.capacity;
   }
 
-  /** Starts a call needing `bytes` in total; grows the block if needed. */
+  /**
+   * Starts a call needing `bytes` in total; grows the block if needed, and shrinks it back
+   * to the cap after a call that needed more (a single position larger than the cap).
+   */
   begin(bytes: number): void {
-    if (bytes > this.capacity) {
-      // Round up to 64 KiB so slightly larger calls do not reallocate each time.
-      const size = Math.ceil(bytes / 65536) * 65536;
-      const ptr = allocOrThrow(this.exports, size);
-      if (this.ptr) this.exports.dealloc(this.ptr, this.capacity);
-      this.ptr = ptr;
+    const cap = roundToPage(workspaceBytes());
+    if (bytes > this.capacity || (this.capacity > cap && bytes <= cap)) {
+      const size = bytes > this.capacity ? roundToPage(bytes) : Math.max(roundToPage(bytes), cap);
+      // Free first: the contents need not survive, and the allocator can then reuse the
+      // space instead of holding both blocks (which would grow wasm memory by twice the cap).
+      this.release();
+      this.ptr = allocOrThrow(this.exports, size);
       this.capacity = size;
     }
     this.cursor = this.ptr;
     this.end = this.ptr + bytes;
+  }
+
+  /** Frees the block (the next call allocates again). */
+  release(): void {
+    if (this.ptr) this.exports.dealloc(this.ptr, this.capacity);
+    this.ptr = 0;
+    this.capacity = 0;
   }
 
   /** Reserves `bytes` (a multiple of 4) and returns their address. */

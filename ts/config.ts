@@ -1,0 +1,45 @@
+/** Package-wide settings (`configure()`), read by the wasm backends at each call. */
+
+/** Default cap of the wasm workspace: inputs whose chunk would need more are processed in chunks. */
+export const DEFAULT_WORKSPACE_BYTES = 32 << 20;
+
+export interface Config {
+  /**
+   * Most bytes of wasm memory a wasm backend keeps for its working buffer. Larger inputs are
+   * processed in chunks (whole samples, or spatial ranges of one sample); only a single
+   * position (one row of C logits) larger than the cap makes the buffer exceed it, for that
+   * call. Results do not depend on it (bit-identical for any cap). Default 32 MiB.
+   */
+  workspaceBytes: number;
+}
+
+const config: Config = { workspaceBytes: DEFAULT_WORKSPACE_BYTES };
+
+/** The settings now (a copy). */
+export function getConfig(): Config {
+  return { ...config };
+}
+
+/** Changes settings for every loss; returns the settings now. Unknown names are rejected. */
+export function configure(options: Partial<Config>): Config {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`configure() takes an object, got ${options === null ? "null" : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== "workspaceBytes") throw new TypeError(`configure() got an unknown option '${key}'; valid options are 'workspaceBytes'`);
+  }
+  const bytes = options.workspaceBytes;
+  if (bytes !== undefined) {
+    // Any positive size works: a tiny cap only means small chunks (slower, same results).
+    if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new RangeError(`configure(): workspaceBytes must be a positive integer (bytes), got ${String(bytes)}`);
+    }
+    config.workspaceBytes = bytes;
+  }
+  return getConfig();
+}
+
+/** The cap the wasm backends read on every call. */
+export function workspaceBytes(): number {
+  return config.workspaceBytes;
+}
