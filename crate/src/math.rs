@@ -1,5 +1,8 @@
 //! Vectorised transcendental functions on [`F32x4`], accurate to a few ulp over the whole
-//! float32 range (measured against f64 in the tests below and in `tests/wasm_simd.rs`).
+//! float32 range (measured against f64 in the tests below and in `tests/wasm_simd.rs`):
+//! `exp`, `ln`, `ln_1p`, the logistic family (`logistic`, `sigmoid`, `softplus`) and `pow`.
+//! (The softmax focal loss needs `expm1` and `pow` only once per position, from the f64
+//! log-sum-exp; it uses f64's own there, so no vector `expm1` exists.)
 //!
 //! Polynomials are the classic Cephes minimax fits; range reduction is written so that
 //! overflow, underflow, ±Infinity and NaN come out as IEEE would give them.
@@ -78,7 +81,7 @@ pub fn ln(x: F32x4) -> F32x4 {
 }
 
 /// ln(1 + x), accurate for small x (the rounding of 1 + x is corrected, as in Goldberg's
-/// method). Max error 2 ulp for x > -1.
+/// method). Max error 2 ulp for x > -1; -Infinity at -1, NaN below -1 and for NaN.
 #[inline(always)]
 pub fn ln_1p(x: F32x4) -> F32x4 {
     let one = F32x4::splat(1.0);
@@ -86,10 +89,69 @@ pub fn ln_1p(x: F32x4) -> F32x4 {
     // When 1 + x rounds to 1, ln(1 + x) = x to within float precision.
     let is_one = w.eq(one);
     let correction = w.sub(one).sub(x).div(w);
-    let r = ln(w).sub(correction);
-    // Goldberg's correction is ill-defined at w = +inf; ln(+inf) is the answer there.
-    let r = w.eq(F32x4::splat(f32::INFINITY)).select(w, r);
+    let ln_w = ln(w);
+    let r = ln_w.sub(correction);
+    // Goldberg's correction is ill-defined at w = +inf and w = 0 (x = -1, 0/0); ln(w) is
+    // the answer there (+inf, -inf).
+    let r = w.eq(F32x4::splat(f32::INFINITY)).or(w.eq(F32x4::splat(0.0))).select(ln_w, r);
     is_one.select(x, r)
+}
+
+/// The logistic terms of `x`, all from one `e = exp(-|x|)` so that none of them cancels:
+/// `σ(x) = 1/(1 + e)` or `e/(1 + e)` by the sign of `x`, and the softplus pair
+/// `max(±x, 0) + ln_1p(e)`.
+#[derive(Clone, Copy)]
+pub struct Logistic {
+    /// `σ(x)`. Max error 3 ulp (see `sigmoid_accuracy`).
+    pub p: F32x4,
+    /// `σ(-x) = 1 - σ(x)`, computed directly (no cancellation as `σ(x) → 1`). Max error 3 ulp.
+    pub pn: F32x4,
+    /// `softplus(x) = ln(1 + e^x) = -ln σ(-x)`. Max error 2 ulp (see `softplus_accuracy`).
+    pub sp: F32x4,
+    /// `softplus(-x) = -ln σ(x)`. Max error 2 ulp.
+    pub sp_neg: F32x4,
+}
+
+/// [`Logistic`] of every lane. ±Infinity give the limits (σ = 0 or 1, softplus = 0 or
+/// +Infinity); NaN gives NaN in every term.
+#[inline(always)]
+pub fn logistic(x: F32x4) -> Logistic {
+    let zero = F32x4::splat(0.0);
+    let one = F32x4::splat(1.0);
+    let e = exp(x.abs().neg());
+    let l = ln_1p(e);
+    let big = one.div(one.add(e)); // σ(|x|)
+    let small = e.mul(big); // σ(-|x|)
+    let non_negative = x.lt(zero).not(); // NaN lanes: NaN either way
+    Logistic {
+        p: non_negative.select(big, small),
+        pn: non_negative.select(small, big),
+        sp: x.max(zero).add(l),
+        sp_neg: x.neg().max(zero).add(l),
+    }
+}
+
+/// `σ(x) = 1 / (1 + e^-x)`, without overflow or cancellation. Max error 3 ulp.
+#[inline(always)]
+pub fn sigmoid(x: F32x4) -> F32x4 {
+    logistic(x).p
+}
+
+/// `softplus(x) = ln(1 + e^x)`, stable for every `x`. Max error 2 ulp.
+#[inline(always)]
+pub fn softplus(x: F32x4) -> F32x4 {
+    logistic(x).sp
+}
+
+/// `x^y` for `x >= 0`, as `exp(y·ln x)`. `y = 0` gives exactly 1 (for every `x`, as IEEE
+/// `pow`); `0^y` is 0 for `y > 0` and +Infinity for `y < 0`; `x < 0` gives NaN (outside the
+/// domain this crate needs). The error grows with the size of the exponent's argument:
+/// at most `2 + 2·|y·ln x|` ulp for results below 1e38 (see `pow_accuracy`), i.e. below
+/// 1e-5 relative while `|y·ln x| < 40`; the focal losses only take `x = 1 - p_t` in [0, 1].
+#[inline(always)]
+pub fn pow(x: F32x4, y: F32x4) -> F32x4 {
+    let r = exp(y.mul(ln(x)));
+    y.eq(F32x4::splat(0.0)).select(F32x4::splat(1.0), r)
 }
 
 #[cfg(test)]
@@ -172,5 +234,77 @@ mod tests {
     fn ln_1p_accuracy() {
         let (e, at) = max_ulp(ln_1p, f64::ln_1p, |x| x > -1.0 || x.is_nan());
         assert!(e <= 2.0, "ln_1p max error {e} ulp at {at}");
+        let r = ln_1p(F32x4::from_array([-1.0, -1.5, f32::INFINITY, -0.0])).to_array();
+        assert_eq!(r[0], f32::NEG_INFINITY);
+        assert!(r[1].is_nan());
+        assert_eq!(r[2], f32::INFINITY);
+        assert_eq!(r[3].to_bits(), (-0.0f32).to_bits());
+    }
+
+    fn sigmoid64(x: f64) -> f64 {
+        if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            let e = x.exp();
+            e / (1.0 + e)
+        }
+    }
+
+    fn softplus64(x: f64) -> f64 {
+        x.max(0.0) + (-x.abs()).exp().ln_1p()
+    }
+
+    #[test]
+    fn sigmoid_accuracy() {
+        let (e, at) = max_ulp(sigmoid, sigmoid64, |_| true);
+        assert!(e <= 3.0, "sigmoid max error {e} ulp at {at}");
+        let (e, at) = max_ulp(|x| logistic(x).pn, |x| sigmoid64(-x), |_| true);
+        assert!(e <= 3.0, "sigmoid(-x) max error {e} ulp at {at}");
+        let r = sigmoid(F32x4::from_array([f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.0])).to_array();
+        assert_eq!(r[..2], [0.0, 1.0]);
+        assert!(r[2].is_nan());
+        assert_eq!(r[3], 0.5);
+    }
+
+    #[test]
+    fn softplus_accuracy() {
+        let (e, at) = max_ulp(softplus, softplus64, |_| true);
+        assert!(e <= 2.0, "softplus max error {e} ulp at {at}");
+        let (e, at) = max_ulp(|x| logistic(x).sp_neg, |x| softplus64(-x), |_| true);
+        assert!(e <= 2.0, "softplus(-x) max error {e} ulp at {at}");
+        let l = logistic(F32x4::from_array([f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 1e4]));
+        assert_eq!(l.sp.to_array()[..2], [0.0, f32::INFINITY]);
+        assert_eq!(l.sp_neg.to_array()[..2], [f32::INFINITY, 0.0]);
+        assert!(l.sp.to_array()[2].is_nan() && l.sp_neg.to_array()[2].is_nan() && l.p.to_array()[2].is_nan());
+        assert_eq!(l.sp.to_array()[3], 1e4);
+        assert_eq!(l.sp_neg.to_array()[3], 0.0);
+    }
+
+    #[test]
+    fn pow_accuracy() {
+        for y in [0.25f32, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, -0.5] {
+            let mut worst = (0.0, 0.0);
+            sweep(|x| {
+                let truth = (x as f64).powf(y as f64);
+                // Near overflow the rounding of y·ln x decides between MAX and +Infinity.
+                if !(x >= 0.0) || truth > 1e38 {
+                    return;
+                }
+                let got = pow(F32x4::splat(x), F32x4::splat(y)).to_array()[0];
+                let e = ulp_error(got, truth);
+                let allowed = 2.0 + 2.0 * (y as f64 * (x as f64).ln()).abs();
+                if e / allowed > worst.0 {
+                    worst = (e / allowed, x);
+                }
+            });
+            assert!(worst.0 <= 1.0, "pow(x, {y}) error {} of the allowed bound at x = {}", worst.0, worst.1);
+        }
+        let r = pow(F32x4::from_array([0.0, 0.0, f32::NAN, 1.0]), F32x4::from_array([0.0, 0.5, 0.0, 7.5])).to_array();
+        assert_eq!(r, [1.0, 0.0, 1.0, 1.0]);
+        let r = pow(F32x4::from_array([0.0, -1.0, f32::INFINITY, 4.0]), F32x4::from_array([-1.0, 0.5, 0.5, 0.5])).to_array();
+        assert_eq!(r[0], f32::INFINITY);
+        assert!(r[1].is_nan());
+        assert_eq!(r[2], f32::INFINITY);
+        assert_eq!(r[3], 2.0);
     }
 }

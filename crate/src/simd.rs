@@ -371,6 +371,24 @@ impl F32x4 {
     pub fn store_partial(self, s: &mut [f32], n: usize) {
         s[..n].copy_from_slice(&self.to_array()[..n]);
     }
+    /// Loads the first `n <= 4` elements of `s` (a full load when `n == 4`), `pad` elsewhere.
+    #[inline(always)]
+    pub fn load_first(s: &[f32], n: usize, pad: f32) -> Self {
+        if n == 4 {
+            Self::load(s)
+        } else {
+            Self::load_partial(s, n, pad)
+        }
+    }
+    /// Stores the first `n <= 4` lanes into `s` (a full store when `n == 4`).
+    #[inline(always)]
+    pub fn store_first(self, s: &mut [f32], n: usize) {
+        if n == 4 {
+            self.store(s)
+        } else {
+            self.store_partial(s, n)
+        }
+    }
     /// Loads `s[i * stride]` for the first `n` lanes, `pad` elsewhere.
     #[inline(always)]
     pub fn gather_strided(s: &[f32], stride: usize, n: usize, pad: f32) -> Self {

@@ -4,7 +4,10 @@
 //! `memory`), so a call moves no data through wasm-bindgen glue and allocates nothing.
 //! Kernel errors do not trap: the export returns NaN and [`last_error`] describes why.
 
+use crate::kernels::binary::{self, Broadcast};
 use crate::kernels::cross_entropy::{self, Options, Target};
+use crate::kernels::focal::{self, Gradient};
+use crate::kernels::nll;
 use crate::kernels::softmax::IndexTargets;
 use crate::kernels::{KernelError, Layout, Upstream};
 use core::cell::Cell;
@@ -18,13 +21,15 @@ fn report(e: KernelError) -> f64 {
     let code = match e {
         KernelError::TargetOutOfBounds { position, target } => [1.0, position as f64, target as f64, 0.0],
         KernelError::Length { expected, actual, .. } => [2.0, expected as f64, actual as f64, 0.0],
+        KernelError::InputOutOfRange { position } => [3.0, position as f64, 0.0, 0.0],
     };
     LAST_ERROR.with(|c| c.set(code));
     f64::NAN
 }
 
 /// Field `i` of the last kernel error: 0 the code (0 none, 1 target out of bounds, 2 length
-/// mismatch), then 1 position / expected length, 2 target value / actual length.
+/// mismatch, 3 input out of range), then 1 position / expected length, 2 target value /
+/// actual length.
 #[wasm_bindgen]
 pub fn last_error(i: u32) -> f64 {
     LAST_ERROR.with(|c| c.get()).get(i as usize).copied().unwrap_or(0.0)
@@ -125,4 +130,169 @@ pub unsafe fn cross_entropy(
     let up = upstream(grad_mode, grad_value, grad_out, positions);
     cross_entropy::cross_entropy(layout, data, target, options, up, slice_mut(losses, positions), acc)
         .unwrap_or_else(report)
+}
+
+/// Softmax focal loss over `(outer, classes, inner)` logits at `data` (overwritten by the
+/// gradient when `grad_mode` is not 0), `i32` class indices at `target`. `alpha`, `weight`
+/// (C values each), `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn focal(
+    outer: usize,
+    classes: usize,
+    inner: usize,
+    data: usize,
+    target: usize,
+    ignore_index: i32,
+    alpha: usize,
+    weight: usize,
+    gamma: f64,
+    detached: bool,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let layout = Layout::new(outer, classes, inner);
+    let positions = layout.positions();
+    let data = slice_mut(data, layout.len()).unwrap_or_default();
+    let targets = IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index };
+    let options = focal::Options {
+        gamma,
+        alpha: slice(alpha, classes),
+        weight: slice(weight, classes),
+        gradient: if detached { Gradient::Detached } else { Gradient::Full },
+    };
+    let up = upstream(grad_mode, grad_value, grad_out, positions);
+    focal::focal(layout, data, targets, options, up, slice_mut(losses, positions), acc).unwrap_or_else(report)
+}
+
+/// NLL over `(outer, classes, inner)` log-probabilities at `data` (overwritten by the gradient
+/// when `grad_mode` is not 0), `i32` class indices at `target`. `weight` (C values),
+/// `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn nll_loss(
+    outer: usize,
+    classes: usize,
+    inner: usize,
+    data: usize,
+    target: usize,
+    ignore_index: i32,
+    weight: usize,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let layout = Layout::new(outer, classes, inner);
+    let positions = layout.positions();
+    let data = slice_mut(data, layout.len()).unwrap_or_default();
+    let targets = IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index };
+    let up = upstream(grad_mode, grad_value, grad_out, positions);
+    nll::nll(layout, data, targets, slice(weight, classes), up, slice_mut(losses, positions), acc).unwrap_or_else(report)
+}
+
+/// A broadcast weight at `ptr` (`len` values, element `i` of the call gets
+/// `values[((offset + i) / repeat) % len]`); None when `ptr` is 0.
+///
+/// # Safety
+/// As [`slice`].
+unsafe fn broadcast<'a>(ptr: usize, len: usize, repeat: usize, offset: usize) -> Option<Broadcast<'a>> {
+    slice(ptr, len).map(|values| Broadcast { values, repeat, offset })
+}
+
+/// BCE with logits over `n` elements at `data` (overwritten by the gradient when `grad_mode`
+/// is not 0), `f32` targets at `target`; `weight` and `pos_weight` are broadcasts (see
+/// [`broadcast`]) or 0. Returns `acc + Σ loss`.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths given, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn bce_with_logits(
+    n: usize,
+    data: usize,
+    target: usize,
+    weight: usize,
+    weight_len: usize,
+    weight_repeat: usize,
+    weight_offset: usize,
+    pos_weight: usize,
+    pos_weight_len: usize,
+    pos_weight_repeat: usize,
+    pos_weight_offset: usize,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let data = slice_mut(data, n).unwrap_or_default();
+    let target = slice(target, n).unwrap_or_default();
+    let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
+    let pw = broadcast(pos_weight, pos_weight_len, pos_weight_repeat, pos_weight_offset);
+    let up = upstream(grad_mode, grad_value, grad_out, n);
+    binary::bce_with_logits(data, target, w, pw, up, slice_mut(losses, n), acc).unwrap_or_else(report)
+}
+
+/// BCE on probabilities over `n` elements at `data` (see [`bce_with_logits`]). An input
+/// outside [0, 1] is error 3 with its position.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths given, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn bce(
+    n: usize,
+    data: usize,
+    target: usize,
+    weight: usize,
+    weight_len: usize,
+    weight_repeat: usize,
+    weight_offset: usize,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let data = slice_mut(data, n).unwrap_or_default();
+    let target = slice(target, n).unwrap_or_default();
+    let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
+    let up = upstream(grad_mode, grad_value, grad_out, n);
+    binary::bce(data, target, w, up, slice_mut(losses, n), acc).unwrap_or_else(report)
+}
+
+/// torchvision's sigmoid focal loss over `n` elements at `data` (see [`bce_with_logits`]);
+/// `alpha < 0` disables the alpha weighting.
+///
+/// # Safety
+/// Pointers are 0 or valid for the lengths given, and distinct.
+#[allow(clippy::too_many_arguments)]
+#[wasm_bindgen]
+pub unsafe fn sigmoid_focal(
+    n: usize,
+    data: usize,
+    target: usize,
+    alpha: f32,
+    gamma: f32,
+    grad_mode: u32,
+    grad_value: f32,
+    grad_out: usize,
+    losses: usize,
+    acc: f64,
+) -> f64 {
+    let data = slice_mut(data, n).unwrap_or_default();
+    let target = slice(target, n).unwrap_or_default();
+    let up = upstream(grad_mode, grad_value, grad_out, n);
+    binary::sigmoid_focal(data, target, alpha, gamma, up, slice_mut(losses, n), acc).unwrap_or_else(report)
 }

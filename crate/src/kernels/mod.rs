@@ -5,7 +5,10 @@
 //! `n·C·inner + c·inner + s`. Rows (`inner == 1`) are vectorised across classes, spatial
 //! inputs across positions, each in its own layout with no transposing copy.
 
+pub mod binary;
 pub mod cross_entropy;
+pub mod focal;
+pub mod nll;
 pub mod softmax;
 
 #[cfg(test)]
@@ -68,6 +71,8 @@ pub enum KernelError {
     TargetOutOfBounds { position: usize, target: i64 },
     /// A buffer length does not match the layout.
     Length { what: &'static str, expected: usize, actual: usize },
+    /// An input outside the loss's domain (BCE: probabilities must lie in [0, 1]).
+    InputOutOfRange { position: usize },
 }
 
 pub(crate) fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {

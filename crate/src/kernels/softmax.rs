@@ -68,8 +68,9 @@ pub struct IndexTargets<'a> {
 }
 
 impl IndexTargets<'_> {
+    /// The class of `position`: None when ignored, an error when out of `0..n_classes`.
     #[inline(always)]
-    fn at(&self, position: usize, n_classes: usize) -> Result<Option<usize>, KernelError> {
+    pub(crate) fn at(&self, position: usize, n_classes: usize) -> Result<Option<usize>, KernelError> {
         let t = self.classes[position];
         if t == self.ignore_index {
             Ok(None)

@@ -1,0 +1,628 @@
+//! The element-wise binary family, forward and backward in one pass, four elements per
+//! vector: `BCEWithLogitsLoss`, `BCELoss` and torchvision's `sigmoid_focal_loss`.
+//!
+//! Every term is a closed form without cancellation, from [`math::logistic`]:
+//! `σ(±x)` directly and `-ln σ(±x) = softplus(∓x) = max(∓x, 0) + ln_1p(e^-|x|)`.
+//! - BCE with logits: `loss = w·[(1 - t)·softplus(x) + pw·t·softplus(-x)]` (PyTorch's
+//!   `(1 - t)·x + (1 + (pw - 1)·t)·softplus(-x)` rearranged into two non-negative terms),
+//!   `dloss/dx = w·[(1 - t)·σ(x) - pw·t·σ(-x)]`.
+//! - BCE on probabilities, PyTorch's formula as written (logs clamped at -100, gradient
+//!   `(x - t) / max((1 - x)·x, 1e-12)`).
+//! - Sigmoid focal: `ce·q^γ·α_t` with `q = 1 - p_t = σ(x)·(1 - t) + t·σ(-x)` and
+//!   `dq/dx = σ(x)·σ(-x)·(1 - 2t)`, so `dloss/dx = α_t·[dce·q^γ + γ·ce·q^γ·(dq/dx)/q]`, the
+//!   second term taken as its limit 0 where `q = 0` (autograd gives NaN there for `γ < 1`).
+//!
+//! Infinite logits give what PyTorch gives: its `log(e^-m + e^(-x-m)) + m` is NaN at
+//! `x = -inf` and `(1 - t)·x` is NaN at `x = +inf, t = 1`, so the loss is NaN there; the
+//! BCE-with-logits gradient stays finite, the sigmoid-focal gradient is NaN when `γ ≠ 0`.
+//!
+//! Weights are broadcast against the input ([`Broadcast`]); the reduction is the caller's.
+//! Losses are accumulated in element order, so chunked calls give the same bits.
+
+use super::{check_len, KernelError, Upstream};
+use crate::math;
+use crate::simd::F32x4;
+
+/// A weight broadcast against the input: element `i` gets
+/// `values[((offset + i) / repeat) % values.len()]`. This is every PyTorch broadcast whose
+/// non-broadcast dimensions are contiguous (`(C)` over the last axis, `(N, 1)`, `(C, 1, 1)`,
+/// a scalar, the input's own shape); `offset` is the index of the slice's first element in
+/// the whole input, so that chunks of the input see the right weights.
+#[derive(Clone, Copy, Debug)]
+pub struct Broadcast<'a> {
+    pub values: &'a [f32],
+    pub repeat: usize,
+    pub offset: usize,
+}
+
+impl<'a> Broadcast<'a> {
+    /// A weight with the input's own shape.
+    pub fn full(values: &'a [f32]) -> Self {
+        Self { values, repeat: 1, offset: 0 }
+    }
+
+    fn check(&self, what: &'static str, n: usize) -> Result<(), KernelError> {
+        if n > 0 && (self.values.is_empty() || self.repeat == 0) {
+            return Err(KernelError::Length { what, expected: 1, actual: 0 });
+        }
+        Ok(())
+    }
+}
+
+/// Walks a [`Broadcast`] four elements at a time without a division per element.
+struct Lanes<'a> {
+    values: &'a [f32],
+    repeat: usize,
+    /// Index into `values` of the next element, and its position within its repeat run.
+    k: usize,
+    j: usize,
+}
+
+impl<'a> Lanes<'a> {
+    fn new(b: Broadcast<'a>) -> Self {
+        let period = b.values.len().max(1);
+        // One value for all: never leave the first run.
+        let repeat = if period == 1 { usize::MAX } else { b.repeat.max(1) };
+        let (k, j) = if period == 1 { (0, 0) } else { ((b.offset / repeat) % period, b.offset % repeat) };
+        Self { values: b.values, repeat, k, j }
+    }
+
+    #[inline(always)]
+    fn next(&mut self, lanes: usize) -> F32x4 {
+        let period = self.values.len();
+        let v = if self.j + lanes <= self.repeat {
+            F32x4::splat(self.values[self.k])
+        } else if self.repeat == 1 && self.k + lanes <= period {
+            F32x4::load_first(&self.values[self.k..], lanes, 0.0)
+        } else {
+            let mut a = [0.0f32; 4];
+            let (mut k, mut j) = (self.k, self.j);
+            for v in a.iter_mut().take(lanes) {
+                *v = self.values[k];
+                j += 1;
+                if j == self.repeat {
+                    j = 0;
+                    k += 1;
+                    if k == period {
+                        k = 0;
+                    }
+                }
+            }
+            F32x4::from_array(a)
+        };
+        self.advance(lanes);
+        v
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, by: usize) {
+        self.j += by;
+        if self.j >= self.repeat {
+            let runs = self.j / self.repeat;
+            self.j %= self.repeat;
+            self.k = (self.k + runs) % self.values.len();
+        }
+    }
+}
+
+/// One loss of the family: the loss and `dloss/dx` (before the upstream gradient) of up to
+/// four elements. Called on consecutive vectors in element order.
+trait Elementwise {
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4);
+}
+
+/// Checks the buffers, then runs `loss` over every element.
+fn run(
+    data: &mut [f32],
+    target: &[f32],
+    upstream: Upstream,
+    losses: Option<&mut [f32]>,
+    acc: f64,
+    loss: &mut impl Elementwise,
+) -> Result<f64, KernelError> {
+    let n = data.len();
+    check_len("target", n, target.len())?;
+    if let Upstream::PerPosition(g) = upstream {
+        check_len("gradOutput", n, g.len())?;
+    }
+    if let Some(l) = &losses {
+        check_len("loss output", n, l.len())?;
+    }
+    Ok(if upstream.wants_grad() {
+        sweep::<true>(data, target, upstream, losses, acc, loss)
+    } else {
+        sweep::<false>(data, target, upstream, losses, acc, loss)
+    })
+}
+
+#[inline(never)]
+fn sweep<const GRAD: bool>(
+    data: &mut [f32],
+    target: &[f32],
+    upstream: Upstream,
+    mut losses: Option<&mut [f32]>,
+    mut acc: f64,
+    loss: &mut impl Elementwise,
+) -> f64 {
+    let n = data.len();
+    let mut i = 0;
+    while i < n {
+        let lanes = (n - i).min(4);
+        let x = F32x4::load_first(&data[i..], lanes, 0.0);
+        let t = F32x4::load_first(&target[i..], lanes, 0.0);
+        let (l, d) = loss.eval::<GRAD>(x, t, lanes);
+        if GRAD {
+            let g = match upstream {
+                Upstream::PerPosition(g) => F32x4::load_first(&g[i..], lanes, 0.0),
+                _ => F32x4::splat(upstream.at(0)),
+            };
+            d.mul(g).store_first(&mut data[i..], lanes);
+        }
+        if let Some(out) = losses.as_deref_mut() {
+            l.store_first(&mut out[i..], lanes);
+        }
+        for v in l.to_array().iter().take(lanes) {
+            acc += *v as f64;
+        }
+        i += lanes;
+    }
+    acc
+}
+
+/// `x == -inf` lanes: PyTorch's loss is NaN there (see the module documentation).
+#[inline(always)]
+fn nan_at_neg_inf(x: F32x4, loss: F32x4) -> F32x4 {
+    x.eq(F32x4::splat(f32::NEG_INFINITY)).select(F32x4::splat(f32::NAN), loss)
+}
+
+struct WithLogits<'a> {
+    weight: Option<Lanes<'a>>,
+    pos_weight: Option<Lanes<'a>>,
+}
+
+impl Elementwise for WithLogits<'_> {
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
+        let lg = math::logistic(x);
+        let not_t = F32x4::splat(1.0).sub(t);
+        let pos = match &mut self.pos_weight {
+            Some(pw) => pw.next(lanes).mul(t),
+            None => t,
+        };
+        let mut loss = nan_at_neg_inf(x, not_t.mul(lg.sp).add(pos.mul(lg.sp_neg)));
+        let mut d = if GRAD { not_t.mul(lg.p).sub(pos.mul(lg.pn)) } else { F32x4::splat(0.0) };
+        if let Some(w) = &mut self.weight {
+            let w = w.next(lanes);
+            loss = loss.mul(w);
+            d = d.mul(w);
+        }
+        (loss, d)
+    }
+}
+
+/// `torch.nn.functional.binary_cross_entropy_with_logits` over `data` (logits in, gradient
+/// out when `upstream` wants one; `upstream` has one value per element). Returns
+/// `acc + Σ losses` in element order.
+pub fn bce_with_logits(
+    data: &mut [f32],
+    target: &[f32],
+    weight: Option<Broadcast>,
+    pos_weight: Option<Broadcast>,
+    upstream: Upstream,
+    losses: Option<&mut [f32]>,
+    acc: f64,
+) -> Result<f64, KernelError> {
+    if let Some(w) = &weight {
+        w.check("weight", data.len())?;
+    }
+    if let Some(w) = &pos_weight {
+        w.check("pos_weight", data.len())?;
+    }
+    let mut loss = WithLogits { weight: weight.map(Lanes::new), pos_weight: pos_weight.map(Lanes::new) };
+    run(data, target, upstream, losses, acc, &mut loss)
+}
+
+struct Probs<'a> {
+    weight: Option<Lanes<'a>>,
+}
+
+impl Elementwise for Probs<'_> {
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
+        let one = F32x4::splat(1.0);
+        let floor = F32x4::splat(-100.0);
+        let log_x = math::ln(x).max(floor);
+        let log_not_x = math::ln_1p(x.neg()).max(floor);
+        let mut loss = t.sub(one).mul(log_not_x).sub(t.mul(log_x));
+        let mut d = if GRAD {
+            x.sub(t).div(one.sub(x).mul(x).max(F32x4::splat(1e-12)))
+        } else {
+            F32x4::splat(0.0)
+        };
+        if let Some(w) = &mut self.weight {
+            let w = w.next(lanes);
+            loss = loss.mul(w);
+            d = d.mul(w);
+        }
+        (loss, d)
+    }
+}
+
+/// `torch.nn.functional.binary_cross_entropy` over `data` (probabilities in, gradient out
+/// when `upstream` wants one). Every input must lie in [0, 1] (NaN included in the check):
+/// otherwise [`KernelError::InputOutOfRange`] before anything is written.
+pub fn bce(
+    data: &mut [f32],
+    target: &[f32],
+    weight: Option<Broadcast>,
+    upstream: Upstream,
+    losses: Option<&mut [f32]>,
+    acc: f64,
+) -> Result<f64, KernelError> {
+    if let Some(position) = data.iter().position(|v| !(*v >= 0.0 && *v <= 1.0)) {
+        return Err(KernelError::InputOutOfRange { position });
+    }
+    if let Some(w) = &weight {
+        w.check("weight", data.len())?;
+    }
+    run(data, target, upstream, losses, acc, &mut Probs { weight: weight.map(Lanes::new) })
+}
+
+/// `(1 - p_t)^γ` with exact small integer powers.
+#[derive(Clone, Copy)]
+enum Power {
+    Zero,
+    One,
+    Two,
+    Real(f32),
+}
+
+impl Power {
+    fn new(gamma: f32) -> Self {
+        match gamma {
+            g if g == 0.0 => Power::Zero,
+            g if g == 1.0 => Power::One,
+            g if g == 2.0 => Power::Two,
+            g => Power::Real(g),
+        }
+    }
+
+    #[inline(always)]
+    fn of(self, q: F32x4) -> F32x4 {
+        match self {
+            Power::Zero => F32x4::splat(1.0),
+            Power::One => q,
+            Power::Two => q.mul(q),
+            Power::Real(g) => math::pow(q, F32x4::splat(g)),
+        }
+    }
+}
+
+struct SigmoidFocal {
+    /// `α` when weighting is on (`α >= 0`).
+    alpha: Option<f32>,
+    gamma: f32,
+    power: Power,
+}
+
+impl Elementwise for SigmoidFocal {
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, _lanes: usize) -> (F32x4, F32x4) {
+        let zero = F32x4::splat(0.0);
+        let lg = math::logistic(x);
+        let not_t = F32x4::splat(1.0).sub(t);
+        let ce = nan_at_neg_inf(x, not_t.mul(lg.sp).add(t.mul(lg.sp_neg)));
+        let q = lg.p.mul(not_t).add(t.mul(lg.pn));
+        let qg = self.power.of(q);
+        let alpha_t = self.alpha.map(|a| F32x4::splat(a).mul(t).add(F32x4::splat(1.0 - a).mul(not_t)));
+        let mut loss = ce.mul(qg);
+        if let Some(a) = alpha_t {
+            loss = a.mul(loss);
+        }
+        if !GRAD {
+            return (loss, zero);
+        }
+        let mut d = not_t.mul(lg.p).sub(t.mul(lg.pn)).mul(qg);
+        if self.gamma != 0.0 {
+            let dq = lg.p.mul(lg.pn).mul(F32x4::splat(1.0).sub(t.add(t)));
+            let ratio = zero.lt(q).select(dq.div(q), zero);
+            d = d.add(F32x4::splat(self.gamma).mul(ce).mul(qg).mul(ratio));
+            // Autograd multiplies the infinite or NaN ce of an infinite logit into this branch.
+            d = x.abs().eq(F32x4::splat(f32::INFINITY)).select(F32x4::splat(f32::NAN), d);
+        }
+        if let Some(a) = alpha_t {
+            d = a.mul(d);
+        }
+        (loss, d)
+    }
+}
+
+/// `torchvision.ops.sigmoid_focal_loss` over `data` (logits in, gradient out when
+/// `upstream` wants one). `alpha < 0` (or NaN) disables the `α_t` weighting, as in
+/// torchvision; `gamma >= 0`.
+pub fn sigmoid_focal(
+    data: &mut [f32],
+    target: &[f32],
+    alpha: f32,
+    gamma: f32,
+    upstream: Upstream,
+    losses: Option<&mut [f32]>,
+    acc: f64,
+) -> Result<f64, KernelError> {
+    let mut loss = SigmoidFocal { alpha: (alpha >= 0.0).then_some(alpha), gamma, power: Power::new(gamma) };
+    run(data, target, upstream, losses, acc, &mut loss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::*;
+    // Inside wasm the same tests run through wasm-bindgen-test (scripts/test-wasm-kernels.sh).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn sigmoid(x: f64) -> f64 {
+        if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            x.exp() / (1.0 + x.exp())
+        }
+    }
+
+    fn softplus(x: f64) -> f64 {
+        x.max(0.0) + (-x.abs()).exp().ln_1p()
+    }
+
+    /// Where a [`Broadcast`] puts element `i` (by division, as the definition says).
+    fn bcast_at(b: Broadcast, i: usize) -> f64 {
+        b.values[((b.offset + i) / b.repeat) % b.values.len()] as f64
+    }
+
+    /// PyTorch's BCE-with-logits loss as written (not rearranged), in f64.
+    fn logits_loss(x: f64, t: f64, w: f64, pw: f64) -> f64 {
+        let m = (-x).max(0.0);
+        w * ((1.0 - t) * x + (1.0 + (pw - 1.0) * t) * (((-m).exp() + (-x - m).exp()).ln() + m))
+    }
+
+    /// torchvision's sigmoid focal loss as written, in f64 (`α < 0` disables α).
+    fn focal_loss(x: f64, t: f64, alpha: f64, gamma: f64) -> f64 {
+        let p = sigmoid(x);
+        let ce = logits_loss(x, t, 1.0, 1.0);
+        let p_t = p * t + (1.0 - p) * (1.0 - t);
+        let loss = ce * (1.0 - p_t).powf(gamma);
+        if alpha >= 0.0 {
+            (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
+        } else {
+            loss
+        }
+    }
+
+    fn bce_loss(x: f64, t: f64, w: f64) -> f64 {
+        w * ((t - 1.0) * (-x).ln_1p().max(-100.0) - t * x.ln().max(-100.0))
+    }
+
+    /// Central differences (f64) of `f` at each element against the kernel's gradient.
+    fn check_gradient(what: &str, x: &[f32], grad: &[f32], g: &[f32], f: impl Fn(usize, f64) -> f64, h: f64) {
+        for i in 0..x.len() {
+            let xi = x[i] as f64;
+            let fd = g[i] as f64 * (f(i, xi + h) - f(i, xi - h)) / (2.0 * h);
+            let tol = 1e-5 + 1e-4 * fd.abs();
+            assert!((fd - grad[i] as f64).abs() <= tol, "{what} element {i} (x = {xi}): fd {fd} vs kernel {}", grad[i]);
+        }
+    }
+
+    struct Data {
+        x: Vec<f32>,
+        t: Vec<f32>,
+        g: Vec<f32>,
+    }
+
+    fn data(n: usize, seed: u64, scale: f32, soft: bool) -> Data {
+        let mut rng = Rng(seed);
+        let x = (0..n).map(|_| rng.normal() * scale).collect();
+        let t = (0..n).map(|_| if soft { rng.uniform() } else { (rng.uniform() < 0.4) as i32 as f32 }).collect();
+        let g = (0..n).map(|_| rng.normal()).collect();
+        Data { x, t, g }
+    }
+
+    type Kernel<'a> = dyn Fn(&mut [f32], Upstream, Option<&mut [f32]>, f64) -> f64 + 'a;
+
+    /// Loss and gradient against `loss64`, finite differences of `loss64`, forward-only.
+    fn check(what: &str, d: &Data, kernel: &Kernel, loss64: &dyn Fn(usize, f64) -> f64, h: f64) {
+        let n = d.x.len();
+        let mut grad = d.x.clone();
+        let mut losses = vec![0.0f32; n];
+        let sum = kernel(&mut grad, Upstream::PerPosition(&d.g), Some(&mut losses), 0.0);
+        let want: Vec<f64> = (0..n).map(|i| loss64(i, d.x[i] as f64)).collect();
+        assert_close(&format!("{what} loss"), &losses, &want);
+        assert_close(&format!("{what} sum"), &[sum as f32], &[want.iter().sum()]);
+        check_gradient(what, &d.x, &grad, &d.g, loss64, h);
+        let mut fwd = d.x.clone();
+        let mut fwd_losses = vec![0.0f32; n];
+        let fsum = kernel(&mut fwd, Upstream::None, Some(&mut fwd_losses), 0.0);
+        assert_eq!(bits(&fwd), bits(&d.x), "{what}: forward-only wrote the input");
+        assert_eq!(bits(&fwd_losses), bits(&losses));
+        assert_eq!(fsum.to_bits(), sum.to_bits());
+        // Uniform upstream = per-element upstream of equal values.
+        let mut a = d.x.clone();
+        kernel(&mut a, Upstream::Uniform(0.75), None, 0.0);
+        let mut b = d.x.clone();
+        kernel(&mut b, Upstream::PerPosition(&vec![0.75; n]), None, 0.0);
+        assert_eq!(bits(&a), bits(&b));
+    }
+
+    #[test]
+    fn bce_with_logits_matches_pytorch_formula_and_finite_differences() {
+        let weights: Vec<f32> = (0..7).map(|i| 0.25 + 0.3 * i as f32).collect();
+        let pws: Vec<f32> = (0..5).map(|i| 0.5 + 0.7 * i as f32).collect();
+        for (n, scale, soft) in [(1, 1.0, false), (7, 3.0, true), (35, 5.0, false), (130, 2.0, true)] {
+            let d = data(n, n as u64, scale, soft);
+            for (weight, pos_weight) in [
+                (None, None),
+                (Some(Broadcast { values: &weights, repeat: 1, offset: 0 }), None),
+                (None, Some(Broadcast { values: &pws, repeat: 3, offset: 2 })),
+                (Some(Broadcast { values: &weights[..1], repeat: 1, offset: 0 }), Some(Broadcast { values: &pws, repeat: 1, offset: 3 })),
+            ] {
+                let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| {
+                    bce_with_logits(x, &d.t, weight, pos_weight, up, l, acc).unwrap()
+                };
+                let loss64 = |i: usize, x: f64| {
+                    logits_loss(x, d.t[i] as f64, weight.map_or(1.0, |w| bcast_at(w, i)), pos_weight.map_or(1.0, |w| bcast_at(w, i)))
+                };
+                check("bce_with_logits", &d, &kernel, &loss64, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn bce_with_logits_is_stable_and_pytorch_at_infinities() {
+        let x = [1e4f32, -1e4, 100.0, -100.0, 88.0, -20.0, f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NAN];
+        let t = [0.0f32, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut data = x.to_vec();
+        let mut losses = [0.0f32; 10];
+        bce_with_logits(&mut data, &t, None, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        assert_eq!(losses[..5], [1e4, 1e4, 100.0, 100.0, 88.0]);
+        assert_close("small loss", &losses[5..6], &[softplus(-20.0)]);
+        assert!((losses[5] as f64 - 2.061e-9).abs() < 1e-12, "no cancellation: {}", losses[5]);
+        assert_eq!(losses[6], f32::INFINITY);
+        assert!(losses[7].is_nan() && losses[8].is_nan() && losses[9].is_nan());
+        assert_close("grad", &data, &[1.0, -1.0, 1.0, -1.0, 1.0, sigmoid(-20.0), 1.0, -1.0, 0.0, f64::NAN]);
+        assert!((data[5] as f64 / sigmoid(-20.0) - 1.0).abs() < 1e-6, "no cancellation: {}", data[5]);
+    }
+
+    #[test]
+    fn bce_matches_pytorch_formula_and_finite_differences() {
+        let weights: Vec<f32> = (0..4).map(|i| 0.5 + 0.5 * i as f32).collect();
+        for (n, soft) in [(1, false), (9, true), (64, false)] {
+            let mut d = data(n, 40 + n as u64, 2.0, soft);
+            for v in d.x.iter_mut() {
+                *v = sigmoid(*v as f64) as f32;
+            }
+            for weight in [None, Some(Broadcast { values: &weights, repeat: 2, offset: 1 })] {
+                let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| bce(x, &d.t, weight, up, l, acc).unwrap();
+                let loss64 = |i: usize, x: f64| bce_loss(x, d.t[i] as f64, weight.map_or(1.0, |w| bcast_at(w, i)));
+                check("bce", &d, &kernel, &loss64, 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn bce_clamps_and_rejects_out_of_range_inputs() {
+        let x = [0.0f32, 1.0, 0.0, 1.0, 1e-45, 0.99999994];
+        let t = [0.0f32, 1.0, 1.0, 0.0, 1.0, 0.0];
+        let mut data = x.to_vec();
+        let mut losses = [0.0f32; 6];
+        bce(&mut data, &t, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        assert_eq!(losses[..5], [0.0, 0.0, 100.0, 100.0, 100.0]);
+        assert_close("near 1", &losses[5..], &[-(1.0 - 0.99999994f32 as f64).ln()]);
+        assert_eq!(data[..4], [0.0, 0.0, -1e12, 1e12]);
+        for bad in [1.5f32, -0.5, f32::NAN] {
+            let mut data = [0.5, bad, 0.25];
+            let err = bce(&mut data, &[1.0, 1.0, 1.0], None, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+            assert_eq!(err, KernelError::InputOutOfRange { position: 1 });
+            assert_eq!(data[0], 0.5);
+        }
+    }
+
+    #[test]
+    fn sigmoid_focal_matches_torchvision_and_finite_differences() {
+        for (n, scale, soft) in [(1, 1.0, false), (11, 3.0, false), (40, 3.0, true), (129, 6.0, false)] {
+            let d = data(n, 70 + n as u64, scale, soft);
+            for alpha in [0.25f32, 0.5, -1.0] {
+                for gamma in [0.0f32, 0.25, 0.5, 1.0, 2.0, 5.0] {
+                    let kernel =
+                        |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, alpha, gamma, up, l, acc).unwrap();
+                    let loss64 = |i: usize, x: f64| focal_loss(x, d.t[i] as f64, alpha as f64, gamma as f64);
+                    check(&format!("sigmoid_focal alpha {alpha} gamma {gamma}"), &d, &kernel, &loss64, 1e-6);
+                }
+            }
+        }
+    }
+
+    /// `γ < 1` near saturation: finite differences still agree (the terms stay accurate), and
+    /// where `1 - p_t` is 0 in float32 the gradient is the finite limit, not NaN.
+    #[test]
+    fn sigmoid_focal_near_and_at_saturation() {
+        let x = [8.0f32, -8.0, 12.0, -12.0, 15.0, -15.0, 5.0, -1.0];
+        let t = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+        let d = Data { x: x.to_vec(), t: t.to_vec(), g: vec![1.0; 8] };
+        for gamma in [0.25f32, 0.5, 0.9] {
+            let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, 0.25, gamma, up, l, acc).unwrap();
+            let loss64 = |i: usize, x: f64| focal_loss(x, d.t[i] as f64, 0.25, gamma as f64);
+            check(&format!("near saturation gamma {gamma}"), &d, &kernel, &loss64, 1e-4);
+        }
+        let x = [20.0f32, -20.0, 100.0, -100.0, 1e4, -1e4];
+        let t = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0];
+        for gamma in [0.25f32, 0.5] {
+            let mut data = x.to_vec();
+            let mut losses = [0.0f32; 6];
+            sigmoid_focal(&mut data, &t, 0.25, gamma, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+            assert!(data.iter().chain(&losses).all(|v| v.is_finite() && v.abs() < 1e-8), "{data:?} {losses:?}");
+            assert_eq!(data[4..], [0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn sigmoid_focal_infinite_logits_follow_torchvision() {
+        let x = [f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY];
+        let t = [0.0f32, 0.0, 1.0, 1.0];
+        for (gamma, nan_grad) in [(0.0f32, false), (0.5, true), (2.0, true)] {
+            let mut data = x.to_vec();
+            let mut losses = [0.0f32; 4];
+            sigmoid_focal(&mut data, &t, 0.25, gamma, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+            assert!(losses[0].is_nan() && losses[2].is_nan() && losses[3].is_nan());
+            assert_eq!(losses[1], f32::INFINITY);
+            if nan_grad {
+                assert!(data.iter().all(|v| v.is_nan()), "{data:?}");
+            } else {
+                assert_eq!(data, [0.0, 0.75, -0.25, 0.0]);
+            }
+        }
+    }
+
+    #[test]
+    fn broadcast_lanes_match_the_definition() {
+        let values: Vec<f32> = (0..7).map(|v| v as f32).collect();
+        for period in [1, 2, 3, 4, 5, 7] {
+            for repeat in [1, 2, 3, 4, 5, 9] {
+                for offset in [0, 1, 6, 13] {
+                    let b = Broadcast { values: &values[..period], repeat, offset };
+                    let mut lanes = Lanes::new(b);
+                    let mut i = 0;
+                    for step in [4, 4, 3, 4, 1, 4, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4] {
+                        let got = lanes.next(step).to_array();
+                        for l in 0..step {
+                            assert_eq!(got[l] as f64, bcast_at(b, i + l), "period {period} repeat {repeat} offset {offset} element {}", i + l);
+                        }
+                        i += step;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_calls_give_identical_bits() {
+        let d = data(103, 11, 4.0, true);
+        let w: Vec<f32> = (0..6).map(|i| 0.5 + i as f32 * 0.25).collect();
+        let pw = [2.0f32, 0.5, 3.0];
+        let wb = |offset| Some(Broadcast { values: &w, repeat: 1, offset });
+        let pwb = |offset| Some(Broadcast { values: &pw, repeat: 5, offset });
+        type Run<'a> = Box<dyn Fn(&mut [f32], &[f32], usize, f64) -> f64 + 'a>;
+        let runs: Vec<(&str, Run)> = vec![
+            ("bce_with_logits", Box::new(|x, t, off, acc| bce_with_logits(x, t, wb(off), pwb(off), Upstream::Uniform(0.5), None, acc).unwrap())),
+            ("sigmoid_focal", Box::new(|x, t, _, acc| sigmoid_focal(x, t, 0.25, 0.5, Upstream::Uniform(0.5), None, acc).unwrap())),
+        ];
+        for (what, run) in runs {
+            let mut whole = d.x.clone();
+            let total = run(&mut whole, &d.t, 0, 0.0);
+            let mut parts = d.x.clone();
+            let mut acc = 0.0;
+            for (a, b) in [(0, 5), (5, 6), (6, 50), (50, 103)] {
+                acc = run(&mut parts[a..b], &d.t[a..b], a, acc);
+            }
+            assert_eq!(total.to_bits(), acc.to_bits(), "{what}");
+            assert_eq!(bits(&whole), bits(&parts), "{what}");
+        }
+    }
+}
