@@ -10,7 +10,9 @@ function copyWasm(): void {
 }
 
 export default defineConfig({
-  entry: { index: "ts/index.ts" },
+  entry: { index: "ts/index.ts", tfjs: "ts/tfjs.ts" },
+  // The tfjs adapter uses the main entry, not a bundled copy of it (one backend state).
+  external: ["fused-loss"],
   format: ["esm", "cjs"],
   platform: "node",
   target: "es2022",
