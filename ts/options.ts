@@ -40,6 +40,9 @@ export function checkOptionNames(owner: string, options: object | undefined, all
   }
   for (const key of Object.keys(options)) {
     if (allowed.includes(key)) continue;
+    if ((key === "size_average" || key === "reduce") && allowed.includes("reduction")) {
+      throw new TypeError(`${owner} got PyTorch's deprecated option '${key}'; use reduction: 'none' | 'mean' | 'sum'`);
+    }
     const hint = suggest(key, allowed);
     throw new TypeError(
       `${owner} got an unknown option '${key}'` +

@@ -1,6 +1,7 @@
 /** Target validation and conversion, with PyTorch's decisions and wording. */
 import { IGNORED, type IndexTargetArg, type ProbTargetArg } from "./backend.js";
 import {
+  describeShape,
   formatShape,
   positionShape,
   product,
@@ -25,6 +26,19 @@ function isIndexArray(a: unknown): a is IndexArray {
   return a instanceof Int32Array || a instanceof BigInt64Array || a instanceof Uint8Array || Array.isArray(a);
 }
 
+/** Names a value's type for messages: the typed array's class, "number[]", or typeof. */
+function typeName(a: unknown): string {
+  if (a === null) return "null";
+  if (ArrayBuffer.isView(a)) return a.constructor.name;
+  return Array.isArray(a) ? "number[]" : typeof a;
+}
+
+function unsupportedTarget(rules: TargetRules, data: unknown): TypeError {
+  const kinds = "class indices (Int32Array, BigInt64Array, Uint8Array or number[])" + (rules.allowProb ? " or class probabilities (Float32Array)" : "");
+  return new TypeError(`${rules.owner}: target must hold ${kinds}, got ${typeName(data)}`);
+}
+
+/** PyTorch's dtype names (for its own messages). */
 function dtypeName(a: unknown): string {
   if (a instanceof Float32Array) return "Float";
   if (a instanceof Float64Array) return "Double";
@@ -50,11 +64,17 @@ export function targetKind(target: TargetLike, inputShape: readonly number[], ru
     throw new TypeError(`${rules.owner}: target must be a typed array, a number[] or { data, shape }, got ${target === null ? "null" : typeof target}`);
   }
   if (!ArrayBuffer.isView(target) && !Array.isArray(target)) {
+    if (!("data" in target) || !("shape" in target)) {
+      throw new TypeError(`${rules.owner}: target must be a typed array, a number[] or { data, shape }, got an object without ${"data" in target ? "shape" : "data"}`);
+    }
     const { data, shape } = target as { data: unknown; shape: unknown };
-    if (!Array.isArray(shape)) throw new TypeError(`${rules.owner}: target.shape must be an array of integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new TypeError(`${rules.owner}: target.shape must be an array of non-negative integers, got ${describeShape(shape)}`);
+    }
+    if (!isFloatArray(data) && !isIndexArray(data)) throw unsupportedTarget(rules, data);
     if (rules.allowProb && sameShape(shape, inputShape)) {
       if (!isFloatArray(data) && !Array.isArray(data)) {
-        throw new TypeError(`Expected floating point type for target with class probabilities, got ${dtypeName(data)}`);
+        throw new TypeError(`Expected floating point type for target with class probabilities, got ${dtypeName(data)} (${typeName(data)})`);
       }
       return "prob";
     }
@@ -68,15 +88,15 @@ export function targetKind(target: TargetLike, inputShape: readonly number[], ru
   }
   if (isFloatArray(target)) {
     if (!rules.allowProb) {
-      throw new TypeError(`${rules.owner}: expected class indices (Int32Array, BigInt64Array, Uint8Array or number[]), got ${dtypeName(target)}`);
+      throw new TypeError(`${rules.owner}: expected class indices (Int32Array, BigInt64Array, Uint8Array or number[]), got ${typeName(target)}`);
     }
     return "prob";
   }
-  if (!isIndexArray(target)) throw new TypeError(`${rules.owner}: unsupported target type ${dtypeName(target)}`);
+  if (!isIndexArray(target)) throw unsupportedTarget(rules, target);
   return "index";
 }
 
-/** Checks an index target's shape against the input's, with PyTorch's messages. */
+/** Checks an index target's shape against the input's, in PyTorch's order and wording (nll_loss_nd). */
 function checkIndexShape(data: ArrayLike<unknown>, shape: readonly number[] | undefined, inputShape: readonly number[]): void {
   const expected = positionShape(inputShape);
   if (shape === undefined) {
@@ -92,22 +112,29 @@ function checkIndexShape(data: ArrayLike<unknown>, shape: readonly number[] | un
   if (product(shape) !== data.length) {
     throw new RangeError(`target.data has ${data.length} elements but target.shape ${formatShape(shape)} needs ${product(shape)}`);
   }
-  if (inputShape.length === 1) {
-    if (shape.length !== 0 && !(shape.length === 1 && shape[0] === 1)) {
+  const dim = inputShape.length;
+  if (dim !== 1 && (shape.length === 0 || shape[0] !== inputShape[0])) {
+    throw new RangeError(`Expected input batch_size (${inputShape[0]}) to match target batch_size (${shape.length === 0 ? 0 : shape[0]}).`);
+  }
+  if (dim <= 2) {
+    if (shape.length > 1) throw new RangeError("0D or 1D target tensor expected, multi-target not supported");
+    // Unbatched input: a 0-d target only (PyTorch rejects shape [1] too).
+    if (dim === 1 && shape.length !== 0) {
       throw new RangeError(`size mismatch (got input: ${formatShape(inputShape)}, target: ${formatShape(shape)})`);
     }
     return;
   }
-  if (shape.length === 0 || shape[0] !== inputShape[0]) {
-    throw new RangeError(`Expected input batch_size (${inputShape[0]}) to match target batch_size (${shape.length === 0 ? 0 : shape[0]}).`);
+  if (dim === 4) {
+    // PyTorch's nll_loss2d wording, verbatim (its unbalanced parenthesis included).
+    if (shape.length !== 3) {
+      throw new RangeError(`only batches of spatial targets supported (3D tensors) but got targets of dimension: ${shape.length}`);
+    }
+    if (!sameShape(shape, expected)) {
+      throw new RangeError(`size mismatch (got input: ${formatShape(inputShape)} , target: ${formatShape(shape)}`);
+    }
+    return;
   }
-  if (sameShape(shape, expected)) return;
-  if (inputShape.length === 2) throw new RangeError("1D target tensor expected, multi-target not supported");
-  if (inputShape.length === 3) {
-    throw new RangeError(`Expected target size ${formatShape(expected)}, got ${formatShape(shape)}`);
-  }
-  // PyTorch's nll_loss2d wording, verbatim.
-  throw new RangeError(`size mismatch (got input: ${formatShape(inputShape)} , target: ${formatShape(shape)}`);
+  if (!sameShape(shape, expected)) throw new RangeError(`Expected target size ${formatShape(expected)}, got ${formatShape(shape)}`);
 }
 
 export interface IndexTargetResult {
@@ -152,7 +179,8 @@ export function parseIndexTarget(
         continue;
       }
       if (!Number.isInteger(t)) {
-        throw new TypeError(`target[${i}] = ${t} is not an integer class index`);
+        const shown = typeof raw === "number" ? String(raw) : `${JSON.stringify(raw) ?? String(raw)} (${typeof raw})`;
+        throw new TypeError(`target[${i}] = ${shown} is not an integer class index`);
       }
       if (t < 0 || t >= C) throw new RangeError(`Target ${t} is out of bounds.`);
     }
@@ -169,7 +197,7 @@ export function parseProbTarget(target: TargetLike, inputElements: number, owner
   let probs: Float32Array;
   if (data instanceof Float32Array) probs = data;
   else if (data instanceof Float64Array || Array.isArray(data)) probs = Float32Array.from(data as ArrayLike<number>);
-  else throw new TypeError(`${owner}: probability targets must be a Float32Array, got ${dtypeName(data)}`);
+  else throw new TypeError(`${owner}: probability targets must be a Float32Array, got ${typeName(data)}`);
   if (probs.length !== inputElements) {
     throw new RangeError(`${owner}: target has ${probs.length} elements but the input has ${inputElements}; class probabilities need the input's shape`);
   }

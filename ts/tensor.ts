@@ -44,11 +44,18 @@ function isShape(shape: unknown): shape is readonly number[] {
   return Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0);
 }
 
-function describe(value: unknown): string {
+/** Names a value's type for messages: a typed array's class, "Array", "null" or typeof. */
+export function describe(value: unknown): string {
   if (value === null) return "null";
   if (ArrayBuffer.isView(value)) return value.constructor.name;
   if (Array.isArray(value)) return "Array";
   return typeof value;
+}
+
+/** Shows a rejected shape: the array itself, or its type when it is not an array. */
+export function describeShape(shape: unknown): string {
+  if (!Array.isArray(shape)) return describe(shape);
+  return `[${shape.map((d) => (typeof d === "number" ? String(d) : JSON.stringify(d) ?? String(d))).join(", ")}]`;
 }
 
 /** Checks that `value` is `{ data: Float32Array, shape }` with matching sizes. */
@@ -58,10 +65,12 @@ export function parseTensor(value: unknown, name: string): Tensor {
   }
   const { data, shape } = value as { data: unknown; shape: unknown };
   if (!(data instanceof Float32Array)) {
-    throw new TypeError(`${name}.data must be a Float32Array, got ${describe(data)}`);
+    // float32 only: the kernels and PyTorch's float32 results are what the package matches.
+    const hint = ArrayBuffer.isView(data) || Array.isArray(data) ? " (convert with Float32Array.from)" : "";
+    throw new TypeError(`${name}.data must be a Float32Array, got ${describe(data)}${hint}`);
   }
   if (!isShape(shape)) {
-    throw new TypeError(`${name}.shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new TypeError(`${name}.shape must be an array of non-negative integers, got ${describeShape(shape)}`);
   }
   if (product(shape) !== data.length) {
     throw new RangeError(
@@ -95,16 +104,21 @@ export function parseWeight(value: WeightLike, name: string): { data: Float32Arr
     }
     data = value.data;
     shape = value.shape;
-    if (!isShape(shape)) throw new TypeError(`${name}.shape must be an array of non-negative integers`);
+    if (!isShape(shape)) throw new TypeError(`${name}.shape must be an array of non-negative integers, got ${describeShape(shape)}`);
   }
   let arr: Float32Array;
-  if (data instanceof Float32Array) arr = data;
+  // A copy: validated once here, later changes to the caller's array cannot bypass the checks.
+  if (data instanceof Float32Array) arr = data.slice();
   else if (Array.isArray(data) && data.every((v) => typeof v === "number")) arr = Float32Array.from(data);
   else throw new TypeError(`${name} must hold numbers (Float32Array or number[]), got ${describe(data)}`);
   shape ??= [arr.length];
   if (product(shape) !== arr.length) {
     throw new RangeError(`${name} has ${arr.length} elements but its shape ${formatShape(shape)} needs ${product(shape)}`);
   }
+  // PyTorch accepts NaN and ±Infinity weights and returns NaN/±Infinity losses for every batch
+  // holding that class; that is always a bug upstream, so it is an error here (documented).
+  const bad = arr.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`${name}[${bad}] = ${arr[bad]}: weights must be finite`);
   return { data: arr, shape };
 }
 

@@ -7,6 +7,7 @@ import {
   formatShape,
   parseTensor,
   parseWeight,
+  positionShape,
   positions,
   type TargetLike,
   type Tensor,
@@ -84,7 +85,8 @@ export class CrossEntropyLoss extends LossBase {
     if (kind === "prob") {
       if (this.ignoreIndex >= 0) throw new RangeError("ignore_index is not supported for floating point target");
       target = parseProbTarget(targetLike, input.data.length, OWNER);
-      denominator = positions(layout);
+      // ATen divides by numel / C, and returns NaN for an empty input (C = 0 included).
+      denominator = input.data.length === 0 ? NaN : positions(layout);
     } else {
       const parsed = parseIndexTarget(targetLike, input.shape, layout, this.ignoreIndex, this.weight);
       target = parsed.target;
@@ -94,8 +96,9 @@ export class CrossEntropyLoss extends LossBase {
     const losses = this.reduction === "none" ? new Float32Array(n) : undefined;
     const args: CrossEntropyArgs = { layout, input: input.data, target, weight: this.weight, labelSmoothing: this.labelSmoothing, losses };
     if (backward) {
-      args.upstream = upstreamFor(OWNER, this.reduction, backward.gradOutput, n, denominator);
-      args.grad = gradBuffer(OWNER, backward.gradInput, input.data.length);
+      args.upstream = upstreamFor(OWNER, this.reduction, backward.gradOutput, n, denominator, positionShape(input.shape));
+      const others = { target: target.kind === "prob" ? target.probs : undefined, gradOutput: backward.gradOutput };
+      args.grad = gradBuffer(OWNER, backward.gradInput, input.data.length, input.data, others);
     }
     const sum = this.kernels().crossEntropy(args);
     return { loss: reduce(this.reduction, sum, denominator, losses), grad: args.grad };
