@@ -43,10 +43,67 @@ export interface CrossEntropyArgs extends KernelIO {
   labelSmoothing: number;
 }
 
+export interface FocalArgs extends KernelIO {
+  target: IndexTargetArg;
+  /** Focusing parameter, >= 0. */
+  gamma: number;
+  /** Per-class alpha (length C); absent: 1. */
+  alpha?: Float32Array;
+  /** Per-class rescaling weight (length C); absent: 1. */
+  weight?: Float32Array;
+  /** Treat p_t as a constant in backward (the widely copied module) instead of the true gradient. */
+  detached: boolean;
+}
+
+export interface NllArgs extends KernelIO {
+  target: IndexTargetArg;
+  weight?: Float32Array;
+}
+
+/**
+ * A weight broadcast against an element-wise input: element `i` gets
+ * `values[Math.floor(i / repeat) % values.length]` (see the crate's `binary::Broadcast`).
+ */
+export interface BroadcastArg {
+  values: Float32Array;
+  repeat: number;
+}
+
+/** Element-wise losses: `layout` is `(n, 1, 1)`, one position per element. */
+export interface BinaryIO extends KernelIO {
+  /** Targets, one per element. */
+  target: Float32Array;
+}
+
+export interface BceWithLogitsArgs extends BinaryIO {
+  weight?: BroadcastArg;
+  posWeight?: BroadcastArg;
+}
+
+export interface BceArgs extends BinaryIO {
+  weight?: BroadcastArg;
+}
+
+export interface SigmoidFocalArgs extends BinaryIO {
+  /** Alpha weighting; negative: none (torchvision's convention). */
+  alpha: number;
+  gamma: number;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** Runs the kernel; returns the sum of the positions' losses (float64, position order). */
   crossEntropy(args: CrossEntropyArgs): number;
+  /** Softmax focal loss; as `crossEntropy`. */
+  focal(args: FocalArgs): number;
+  /** NLL on log-probabilities; as `crossEntropy`. */
+  nllLoss(args: NllArgs): number;
+  /** BCE with logits, element-wise; returns the sum of the elements' losses. */
+  bceWithLogits(args: BceWithLogitsArgs): number;
+  /** BCE on probabilities (inputs already checked to lie in [0, 1]). */
+  bce(args: BceArgs): number;
+  /** torchvision's sigmoid focal loss, element-wise. */
+  sigmoidFocal(args: SigmoidFocalArgs): number;
 }
 
 /** Thrown when a backend cannot be had here (no WebAssembly, no SIMD, not initialised). */

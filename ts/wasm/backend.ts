@@ -7,7 +7,19 @@
  * Kernels accumulate the loss sum in position order across chunks, so the result does not
  * depend on the chunking.
  */
-import { IGNORED, type Backend, type BackendName, type CrossEntropyArgs, type KernelIO } from "../backend.js";
+import {
+  IGNORED,
+  type Backend,
+  type BackendName,
+  type BceArgs,
+  type BceWithLogitsArgs,
+  type BroadcastArg,
+  type CrossEntropyArgs,
+  type FocalArgs,
+  type KernelIO,
+  type NllArgs,
+  type SigmoidFocalArgs,
+} from "../backend.js";
 import { elements, positions, type Layout } from "../tensor.js";
 import { workspaceBytes } from "../config.js";
 import { Workspace, type WasmExports } from "./memory.js";
@@ -106,52 +118,182 @@ export class WasmBackend implements Backend {
       // The TypeScript layer validates first; reaching this means inconsistent buffers.
       throw code === 1
         ? new RangeError(`Target ${b} is out of bounds.`)
-        : new RangeError(`fused-loss: buffer length ${b} where ${a} was expected`);
+        : code === 3
+          ? new RangeError("all elements of input should be between 0 and 1")
+          : new RangeError(`fused-loss: buffer length ${b} where ${a} was expected`);
     }
     return result;
+  }
+
+  /**
+   * Runs a kernel over `args` chunk by chunk (the same for every kernel): copies the chunk's
+   * input, per-position upstream gradient and loss buffer into the workspace, lets `call`
+   * copy its own buffers (targets, weights) and call the raw export, then copies the
+   * gradient and losses out. `extraPerPosition`: bytes of `call`'s per-position buffers;
+   * `fixed`: bytes of the buffers it copies whole into every chunk. Each chunk continues the
+   * previous one's loss sum, so the result does not depend on the chunking.
+   */
+  private chunked(args: KernelIO, extraPerPosition: number, fixed: number, call: (c: ChunkCall, ws: Workspace) => number): number {
+    const { layout } = args;
+    const perPosition = typeof args.upstream === "object";
+    const wantGrad = args.upstream !== undefined && args.grad !== undefined;
+    // Bytes per position: input, upstream, loss, and the kernel's own.
+    const bytesPerPosition = 4 * (layout.classes + (perPosition ? 1 : 0) + (args.losses ? 1 : 0)) + extraPerPosition;
+    const c: ChunkCall = {
+      chunk: undefined as unknown as Chunk,
+      first: 0,
+      last: 0,
+      data: 0,
+      up: 0,
+      losses: 0,
+      mode: !wantGrad ? 0 : perPosition ? 2 : 1,
+      gradValue: typeof args.upstream === "number" ? args.upstream : 0,
+      acc: 0,
+    };
+    for (const chunk of chunksOf(layout, bytesPerPosition, this.workspaceCap - fixed)) {
+      const n = elements(chunk.layout);
+      const p = positions(chunk.layout);
+      const ws = this.workspace;
+      ws.begin(fixed + 4 * (n + (perPosition ? p : 0) + (args.losses ? p : 0)) + extraPerPosition * p);
+      c.chunk = chunk;
+      c.data = ws.take(4 * n);
+      copyElementsIn(args.input, ws.heapF32(), c.data >> 2, layout, chunk);
+      [c.first, c.last] = positionRange(layout, chunk);
+      c.up = perPosition ? ws.f32((args.upstream as Float32Array).subarray(c.first, c.last)) : 0;
+      c.losses = args.losses ? ws.take(4 * p) : 0;
+      c.acc = this.checkKernel(call(c, ws));
+      const heap = ws.heapF32();
+      if (wantGrad) copyElementsOut(heap, c.data >> 2, args.grad!, layout, chunk);
+      if (args.losses) args.losses.set(heap.subarray(c.losses >> 2, (c.losses >> 2) + p), c.first);
+    }
+    return c.acc;
   }
 
   crossEntropy(args: CrossEntropyArgs): number {
     const { layout, target, weight } = args;
     const C = layout.classes;
     const prob = target.kind === "prob";
-    const perPosition = typeof args.upstream === "object";
-    const wantGrad = args.upstream !== undefined && args.grad !== undefined;
-    // Bytes per position: logits, target, upstream, loss.
-    const bytesPerPosition = 4 * (C + (prob ? C : 1) + (perPosition ? 1 : 0) + (args.losses ? 1 : 0));
-    const fixed = weight ? 4 * C : 0;
-    let acc = 0;
-    for (const chunk of chunksOf(layout, bytesPerPosition, this.workspaceCap - fixed)) {
-      const n = elements(chunk.layout);
-      const p = positions(chunk.layout);
-      const ws = this.workspace;
-      ws.begin(fixed + 4 * (n + (prob ? n : p) + (perPosition ? p : 0) + (args.losses ? p : 0)));
+    return this.chunked(args, 4 * (prob ? C : 1), weight ? 4 * C : 0, (c, ws) => {
       const wPtr = weight ? ws.f32(weight) : 0;
-      const dataPtr = ws.take(4 * n);
-      copyElementsIn(args.input, ws.heapF32(), dataPtr >> 2, layout, chunk);
-      const [first, last] = positionRange(layout, chunk);
       let targetPtr: number;
       if (target.kind === "prob") {
-        targetPtr = ws.take(4 * n);
-        copyElementsIn(target.probs, ws.heapF32(), targetPtr >> 2, layout, chunk);
+        targetPtr = ws.take(4 * elements(c.chunk.layout));
+        copyElementsIn(target.probs, ws.heapF32(), targetPtr >> 2, layout, c.chunk);
       } else {
-        targetPtr = ws.i32(target.classes.subarray(first, last));
+        targetPtr = ws.i32(target.classes.subarray(c.first, c.last));
       }
-      const upPtr = perPosition ? ws.f32((args.upstream as Float32Array).subarray(first, last)) : 0;
-      const lossPtr = args.losses ? ws.take(4 * p) : 0;
-      const mode = args.upstream === undefined || !wantGrad ? 0 : perPosition ? 2 : 1;
-      acc = this.checkKernel(
-        this.exports.cross_entropy(
-          chunk.layout.outer, C, chunk.layout.inner, dataPtr, prob ? 1 : 0, targetPtr, IGNORED, wPtr,
-          args.labelSmoothing, mode, typeof args.upstream === "number" ? args.upstream : 0, upPtr, lossPtr, acc,
-        ),
+      const { outer, inner } = c.chunk.layout;
+      return this.exports.cross_entropy(
+        outer, C, inner, c.data, prob ? 1 : 0, targetPtr, IGNORED, wPtr,
+        args.labelSmoothing, c.mode, c.gradValue, c.up, c.losses, c.acc,
       );
-      const heap = ws.heapF32();
-      if (wantGrad) copyElementsOut(heap, dataPtr >> 2, args.grad!, layout, chunk);
-      if (args.losses) args.losses.set(heap.subarray(lossPtr >> 2, (lossPtr >> 2) + p), first);
-    }
-    return acc;
+    });
   }
+
+  focal(args: FocalArgs): number {
+    const { layout, alpha, weight } = args;
+    const C = layout.classes;
+    return this.chunked(args, 4, (alpha ? 4 * C : 0) + (weight ? 4 * C : 0), (c, ws) => {
+      const alphaPtr = alpha ? ws.f32(alpha) : 0;
+      const wPtr = weight ? ws.f32(weight) : 0;
+      const targetPtr = ws.i32(args.target.classes.subarray(c.first, c.last));
+      const { outer, inner } = c.chunk.layout;
+      return this.exports.focal(
+        outer, C, inner, c.data, targetPtr, IGNORED, alphaPtr, wPtr, args.gamma, args.detached,
+        c.mode, c.gradValue, c.up, c.losses, c.acc,
+      );
+    });
+  }
+
+  nllLoss(args: NllArgs): number {
+    const { layout, weight } = args;
+    const C = layout.classes;
+    return this.chunked(args, 4, weight ? 4 * C : 0, (c, ws) => {
+      const wPtr = weight ? ws.f32(weight) : 0;
+      const targetPtr = ws.i32(args.target.classes.subarray(c.first, c.last));
+      const { outer, inner } = c.chunk.layout;
+      return this.exports.nll_loss(outer, C, inner, c.data, targetPtr, IGNORED, wPtr, c.mode, c.gradValue, c.up, c.losses, c.acc);
+    });
+  }
+
+  bceWithLogits(args: BceWithLogitsArgs): number {
+    const { weight, posWeight } = args;
+    const n = args.input.length;
+    const [extra, fixed] = binaryBytes(n, weight, posWeight);
+    return this.chunked(args, extra, fixed, (c, ws) => {
+      const target = ws.f32(args.target.subarray(c.first, c.last));
+      const w = broadcastIn(ws, weight, n, c);
+      const pw = broadcastIn(ws, posWeight, n, c);
+      return this.exports.bce_with_logits(
+        c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, pw.ptr, pw.len, pw.repeat, pw.offset,
+        c.mode, c.gradValue, c.up, c.losses, c.acc,
+      );
+    });
+  }
+
+  bce(args: BceArgs): number {
+    const { weight } = args;
+    const n = args.input.length;
+    const [extra, fixed] = binaryBytes(n, weight, undefined);
+    return this.chunked(args, extra, fixed, (c, ws) => {
+      const target = ws.f32(args.target.subarray(c.first, c.last));
+      const w = broadcastIn(ws, weight, n, c);
+      return this.exports.bce(
+        c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, c.mode, c.gradValue, c.up, c.losses, c.acc,
+      );
+    });
+  }
+
+  sigmoidFocal(args: SigmoidFocalArgs): number {
+    return this.chunked(args, 4, 0, (c, ws) => {
+      const target = ws.f32(args.target.subarray(c.first, c.last));
+      return this.exports.sigmoid_focal(
+        c.last - c.first, c.data, target, args.alpha, args.gamma, c.mode, c.gradValue, c.up, c.losses, c.acc,
+      );
+    });
+  }
+}
+
+/** One chunk as a kernel call sees it (reused across chunks: no allocation per chunk). */
+interface ChunkCall {
+  chunk: Chunk;
+  /** The chunk's positions in per-position arrays: `first..last`. */
+  first: number;
+  last: number;
+  /** Addresses in wasm memory: the input (overwritten by the gradient), the upstream
+   * gradient (0 unless one per position), the losses (0 unless wanted). */
+  data: number;
+  up: number;
+  losses: number;
+  /** The kernel's upstream mode: 0 none, 1 uniform `gradValue`, 2 one per position at `up`. */
+  mode: number;
+  gradValue: number;
+  /** The loss sum so far (the previous chunks'). */
+  acc: number;
+}
+
+/** A broadcast weight with the input's own size is sliced per chunk; a smaller one is copied whole. */
+const isFullSize = (b: BroadcastArg, n: number): boolean => b.repeat === 1 && b.values.length === n;
+
+/** Per-element and fixed workspace bytes of an element-wise kernel's target and weights. */
+function binaryBytes(n: number, ...weights: (BroadcastArg | undefined)[]): [number, number] {
+  let extra = 4; // the target
+  let fixed = 0;
+  for (const w of weights) {
+    if (!w) continue;
+    if (isFullSize(w, n)) extra += 4;
+    else fixed += 4 * w.values.length;
+  }
+  return [extra, fixed];
+}
+
+const noBroadcast = { ptr: 0, len: 0, repeat: 1, offset: 0 };
+
+/** Copies a broadcast weight for one chunk of an element-wise input (positions are elements). */
+function broadcastIn(ws: Workspace, b: BroadcastArg | undefined, n: number, c: ChunkCall): typeof noBroadcast {
+  if (!b) return noBroadcast;
+  if (isFullSize(b, n)) return { ptr: ws.f32(b.values.subarray(c.first, c.last)), len: c.last - c.first, repeat: 1, offset: 0 };
+  return { ptr: ws.f32(b.values), len: b.values.length, repeat: b.repeat, offset: c.first };
 }
 
 export type { KernelIO };

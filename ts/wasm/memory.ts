@@ -14,6 +14,29 @@ export interface WasmExports {
     ignoreIndex: number, weight: number, labelSmoothing: number, gradMode: number, gradValue: number,
     gradOut: number, losses: number, acc: number,
   ): number;
+  focal(
+    outer: number, classes: number, inner: number, data: number, target: number, ignoreIndex: number,
+    alpha: number, weight: number, gamma: number, detached: boolean, gradMode: number, gradValue: number,
+    gradOut: number, losses: number, acc: number,
+  ): number;
+  nll_loss(
+    outer: number, classes: number, inner: number, data: number, target: number, ignoreIndex: number,
+    weight: number, gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
+  ): number;
+  /** Broadcast weights: `ptr, len, repeat, offset` (element `i` gets `ptr[((offset + i) / repeat) % len]`). */
+  bce_with_logits(
+    n: number, data: number, target: number, weight: number, weightLen: number, weightRepeat: number,
+    weightOffset: number, posWeight: number, posWeightLen: number, posWeightRepeat: number, posWeightOffset: number,
+    gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
+  ): number;
+  bce(
+    n: number, data: number, target: number, weight: number, weightLen: number, weightRepeat: number,
+    weightOffset: number, gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
+  ): number;
+  sigmoid_focal(
+    n: number, data: number, target: number, alpha: number, gamma: number, gradMode: number, gradValue: number,
+    gradOut: number, losses: number, acc: number,
+  ): number;
 }
 
 /** Rounds up to whole 64 KiB pages so slightly larger calls do not reallocate each time. */

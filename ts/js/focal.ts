@@ -1,0 +1,53 @@
+/** Softmax focal loss in pure JS over the shared softmax sweep (math as in the crate's `focal.rs`). */
+import type { FocalArgs } from "../backend.js";
+import { softmaxSweep, type Finish } from "./softmax.js";
+
+/** A position's focal loss and its derivative with respect to `l = log p_t`. */
+export interface FocalTerms {
+  loss: number;
+  dldl: number;
+}
+
+/**
+ * The loss `-c·(1 - p_t)^γ·l` from `l = log p_t` and its derivative with respect to `l`, in
+ * closed form (the crate's `focal_terms`): `1 - p_t = -expm1(l)` without cancellation, the
+ * 'full' derivative `-c·q^γ·(1 - γ·p_t·l/q)` with its limits where `q = 0` (`l/q → -1`) or
+ * `p_t = 0` (`p_t·l/q → 0`), and `-c·q^γ` when `p_t` is detached. `γ = 0` is exactly `-c·l`.
+ */
+export function focalTerms(l: number, c: number, gamma: number, detached: boolean, out: FocalTerms): void {
+  if (gamma === 0) {
+    out.loss = -c * l;
+    out.dldl = -c;
+    return;
+  }
+  const q = -Math.expm1(l);
+  const qg = Math.pow(q, gamma);
+  out.loss = -c * qg * l;
+  if (detached) {
+    out.dldl = -c * qg;
+    return;
+  }
+  const ratio = q > 0 ? l / q : -1;
+  const p = Math.exp(l);
+  const pl = p > 0 ? p * ratio : 0;
+  out.dldl = -c * qg * (1 - gamma * pl);
+}
+
+const terms: FocalTerms = { loss: 0, dldl: 0 };
+
+export function focalJs(args: FocalArgs): number {
+  const { alpha, weight, gamma, detached } = args;
+  // grad_c = a·p_c - [c = t]·bTarget with a = bTarget = -g·dL/dl: g·dL/dl·([c = t] - p_c).
+  const finish: Finish = (_p, t, xT, lse, _cross, _mass, g, out) => {
+    if (t < 0) {
+      out.loss = out.a = out.bMass = out.bTarget = 0;
+      return;
+    }
+    const c = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
+    focalTerms(xT - lse, c, gamma, detached, terms);
+    out.loss = terms.loss;
+    out.a = out.bTarget = -g * terms.dldl;
+    out.bMass = 0;
+  };
+  return softmaxSweep(args, args.target.classes, { kind: "none" }, finish);
+}
