@@ -14,9 +14,19 @@ type LossClass = new (options: Record<string, unknown>) => Loss;
 
 const CLASSES: Record<string, LossClass> = {
   CrossEntropyLoss: api.CrossEntropyLoss as unknown as LossClass,
+  FocalLoss: api.FocalLoss as unknown as LossClass,
+  SigmoidFocalLoss: api.SigmoidFocalLoss as unknown as LossClass,
+  BCEWithLogitsLoss: api.BCEWithLogitsLoss as unknown as LossClass,
+  BCELoss: api.BCELoss as unknown as LossClass,
+  NLLLoss: api.NLLLoss as unknown as LossClass,
 };
 const FILES: Record<string, string> = {
   CrossEntropyLoss: "cross_entropy",
+  FocalLoss: "focal",
+  SigmoidFocalLoss: "sigmoid_focal",
+  BCEWithLogitsLoss: "bce_with_logits",
+  BCELoss: "bce",
+  NLLLoss: "nll",
 };
 
 /** Index targets are passed in every accepted container, in turn. */
