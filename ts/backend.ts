@@ -3,6 +3,8 @@
  * SIMD128 wasm build, the baseline wasm build, and pure JavaScript. All implement the same
  * kernel interface over typed arrays, with the same semantics.
  */
+import { jsBackend } from "./js/index.js";
+import { provider } from "./platform.js";
 import type { Layout } from "./tensor.js";
 
 export type BackendName = "simd" | "scalar" | "js";
@@ -115,24 +117,20 @@ export class BackendUnavailableError extends Error {
 }
 
 /**
- * Where backends come from: the Node entry loads wasm synchronously on first use, the
- * browser entry after `init()`. The entry points install their provider here.
+ * Where wasm backends come from: Node loads them synchronously on first use, browsers in
+ * `init()`. Each entry point's provider is ts/platform.ts (substituted per build).
  */
 export interface BackendProvider {
-  /** Returns the backend, loading it if this environment can; throws BackendUnavailableError. */
+  /** Returns the backend, loading it if this platform can now; throws BackendUnavailableError
+   * when it cannot be had, and a plain Error when `init()` has not loaded it yet. */
   get(name: BackendName): Backend;
   /** Whether this engine validates wasm SIMD128. */
   simdSupported(): boolean;
-  /** The error to throw when a wasm backend is requested before it is ready. */
-  describeMissing?(name: BackendName): string;
+  /** Loads `name` now where loading is synchronous; elsewhere only checks that this engine can run it. */
+  prepare(name: BackendName): void;
 }
 
-let provider: BackendProvider | undefined;
 let forced: BackendName | undefined;
-
-export function installProvider(p: BackendProvider): void {
-  provider = p;
-}
 
 function parseBackendName(value: unknown, source: string): BackendName {
   if (value === "simd" || value === "scalar" || value === "js") return value;
@@ -148,39 +146,34 @@ function envBackend(): BackendName | undefined {
 
 /** Forces a backend for every loss that does not choose its own (`undefined`: automatic). */
 export function setBackend(name: BackendName | "auto" | undefined): void {
-  forced = name === undefined || name === "auto" ? undefined : parseBackendName(name, "setBackend()");
-  if (forced) resolveBackend(forced); // fail now, not at the first loss
+  const next = name === undefined || name === "auto" ? undefined : parseBackendName(name, "setBackend()");
+  if (next) provider.prepare(next); // fail now, not at the first loss
+  forced = next;
+}
+
+/** The backend forced by `setBackend` or FUSED_LOSS_BACKEND, if any. */
+export function requestedBackend(): BackendName | undefined {
+  return forced ?? envBackend();
 }
 
 /** The automatic choice: SIMD when the engine validates it, else the scalar build, else JS. */
 function automatic(): Backend {
-  const p = provider;
-  if (p) {
-    const order: BackendName[] = p.simdSupported() ? ["simd", "scalar"] : ["scalar"];
-    for (const name of order) {
-      try {
-        return p.get(name);
-      } catch (e) {
-        if (!(e instanceof BackendUnavailableError)) throw e;
-      }
+  const order: BackendName[] = provider.simdSupported() ? ["simd", "scalar"] : ["scalar"];
+  for (const name of order) {
+    try {
+      return provider.get(name);
+    } catch (e) {
+      if (!(e instanceof BackendUnavailableError)) throw e;
     }
   }
-  return jsBackendRef();
-}
-
-let jsBackendRef: () => Backend = () => {
-  throw new Error("fused-loss: the JS backend is not registered");
-};
-export function registerJsBackend(get: () => Backend): void {
-  jsBackendRef = get;
+  return jsBackend;
 }
 
 /** Returns the backend for `name` (or the forced/automatic choice), loading it if needed. */
 export function resolveBackend(name?: BackendName): Backend {
-  const chosen = name ?? forced ?? envBackend();
+  const chosen = name ?? requestedBackend();
   if (chosen === undefined) return automatic();
-  if (chosen === "js") return jsBackendRef();
-  if (!provider) throw new BackendUnavailableError(`fused-loss: the '${chosen}' backend needs WebAssembly, which this entry point does not load`);
+  if (chosen === "js") return jsBackend;
   return provider.get(chosen);
 }
 

@@ -1,12 +1,8 @@
 /**
- * fused-loss for Node.js: PyTorch-exact losses with forward and backward fused in one
- * WebAssembly SIMD sweep. The wasm builds load synchronously on first use.
+ * fused-loss: PyTorch-exact losses with forward and backward fused in one WebAssembly SIMD
+ * sweep. One source for every entry point: ts/platform.ts decides how the wasm loads (Node:
+ * synchronously on first use; browsers: `await init()`; `fused-loss/inline`: embedded).
  */
-import { installProvider, registerJsBackend } from "./backend.js";
-import { jsBackend } from "./js/index.js";
-import { nodeProvider } from "./wasm/node-provider.js";
-
-registerJsBackend(() => jsBackend);
-installProvider(nodeProvider);
-
 export * from "./api.js";
+export { init } from "./platform.js";
+export type { InitOptions, WasmSource, WasmResponse, CompiledWasm } from "./wasm/provider.js";

@@ -1,21 +1,15 @@
 /**
  * Node: the wasm builds are read from disk and compiled synchronously on first use, so
- * `import`/`require` need no `await` and no setup.
+ * `import`/`require` need no `await` and no setup (`init()` exists for isomorphic code).
  */
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { initSync as initScalar } from "../../build/wasm/scalar/fused_loss.js";
-import { initSync as initSimd } from "../../build/wasm/simd/fused_loss.js";
-import { BackendUnavailableError, type Backend, type BackendName, type BackendProvider } from "../backend.js";
-import { WasmBackend } from "./backend.js";
-import type { WasmExports } from "./memory.js";
-import { simdSupported, wasmSupported } from "./probe.js";
-
-type Variant = "simd" | "scalar";
-const INIT: Record<Variant, (m: { module: WebAssembly.Module }) => unknown> = { simd: initSimd, scalar: initScalar };
+import { BackendUnavailableError } from "../backend.js";
+import { WasmProvider, type InitOptions, type WasmVariant } from "./provider.js";
 
 /** Where the binary is: beside the bundle in `dist/`, or in `build/` when run from source. */
-function locate(variant: Variant): string {
+function locate(variant: WasmVariant): string {
   const candidates = [`./fused_loss_${variant}.wasm`, `../fused_loss_${variant}.wasm`, `../../build/wasm/${variant}/fused_loss_bg.wasm`];
   for (const c of candidates) {
     const path = fileURLToPath(new URL(c, import.meta.url));
@@ -24,22 +18,24 @@ function locate(variant: Variant): string {
   throw new BackendUnavailableError(`fused-loss: fused_loss_${variant}.wasm not found next to the package's JavaScript`);
 }
 
-const loaded = new Map<Variant, Backend>();
+/** A string with a scheme is a URL (one-letter schemes are Windows drives); else a path. */
+async function fetchOrRead(url: string) {
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) return readFile(url);
+  if (scheme === "file") return readFile(fileURLToPath(url));
+  return fetch(url);
+}
 
-export const nodeProvider: BackendProvider = {
-  simdSupported,
-  get(name: BackendName): Backend {
-    if (name === "js") throw new Error("unreachable: the JS backend is not a wasm build");
-    const cached = loaded.get(name);
-    if (cached) return cached;
-    if (!wasmSupported()) throw new BackendUnavailableError("fused-loss: WebAssembly is not available in this runtime");
-    if (name === "simd" && !simdSupported()) {
-      throw new BackendUnavailableError("fused-loss: this engine does not support WebAssembly SIMD128; use the 'scalar' or 'js' backend");
-    }
-    const module = new WebAssembly.Module(readFileSync(locate(name)));
-    const exports = INIT[name]({ module }) as WasmExports;
-    const backend = new WasmBackend(name, exports);
-    loaded.set(name, backend);
-    return backend;
-  },
-};
+export const provider = new WasmProvider({
+  defaultSource: (variant) => readFileSync(locate(variant)),
+  compileSync: (variant) => new WebAssembly.Module(readFileSync(locate(variant))),
+  fetch: fetchOrRead,
+});
+
+/**
+ * Loads the wasm build now (losses would on first use anyway). Options as in browsers: a
+ * `wasm` source (in Node also a file path) and a `backend` to force.
+ */
+export function init(options?: InitOptions): Promise<void> {
+  return provider.init(options);
+}
