@@ -8,7 +8,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname, sep } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { CrossEntropyLoss, type BackendName } from "../ts/index.js";
+import { CrossEntropyLoss, FocalLoss, SigmoidFocalLoss, type BackendName, type LossAndGrad } from "../ts/index.js";
 import * as adapter from "../ts/tfjs.js";
 import { expectClose } from "./helpers.js";
 
@@ -77,6 +77,48 @@ const tfSparseCE =
   (classes: number, labelSmoothing = 0, reduction?: tf.Reduction): LossFn =>
   (y, x) =>
     tfSoftmaxCE(labelSmoothing, reduction)(tf.oneHot(tf.cast(tf.reshape(y, x.shape.slice(0, -1)), "int32"), classes), x);
+
+/**
+ * The softmax focal loss composed from tfjs ops, autodiffed by tfjs: -α[t]·(1 − p_t)^γ·log p_t,
+ * mean over positions (an independent reference for loss and gradient).
+ */
+const tfFocal =
+  (classes: number, gamma: number, alpha?: number[]): LossFn =>
+  (y, x) => {
+    const oneHot = tf.oneHot(tf.cast(tf.reshape(y, [-1]), "int32"), classes);
+    const logpt = tf.sum(tf.mul(tf.logSoftmax(tf.reshape(x, [-1, classes])), oneHot), -1);
+    let loss = tf.mul(tf.neg(tf.pow(tf.sub(1, tf.exp(logpt)), gamma)), logpt);
+    if (alpha) loss = tf.mul(loss, tf.sum(tf.mul(oneHot, tf.tensor(alpha)), -1));
+    return tf.mean(loss);
+  };
+
+/** torchvision's sigmoid_focal_loss composed from tfjs ops, mean over elements. */
+const tfSigmoidFocal =
+  (gamma: number, alpha: number | null): LossFn =>
+  (t, x) => {
+    const p = tf.sigmoid(x);
+    const ce = tf.losses.sigmoidCrossEntropy(t, x, undefined, 0, tf.Reduction.NONE);
+    const pt = tf.add(tf.mul(p, t), tf.mul(tf.sub(1, p), tf.sub(1, t)));
+    let loss = tf.mul(ce, tf.pow(tf.sub(1, pt), gamma));
+    if (alpha !== null) loss = tf.mul(loss, tf.add(tf.mul(alpha, t), tf.mul(1 - alpha, tf.sub(1, t))));
+    return tf.mean(loss);
+  };
+
+/** Checks the adapter's loss and gradient against a core class called directly on the same data. */
+function expectCore(ours: LossFn, core: (data: Float32Array) => LossAndGrad, yTrue: tf.Tensor, logits: tf.Tensor, what: string): void {
+  tf.tidy(() => {
+    const expected = core(logits.dataSync() as Float32Array);
+    const { loss, grad } = lossAndGrad(ours, yTrue, logits);
+    expectClose(loss.dataSync(), typeof expected.loss === "number" ? [expected.loss] : expected.loss, `${what}: loss`);
+    expectClose(grad.dataSync(), expected.grad, `${what}: grad`);
+  });
+}
+
+function randomBinaryLabels(shape: number[], seed: number, soft = false): tf.Tensor {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => (soft ? r() : r() < 0.3 ? 1 : 0)), shape);
+}
 
 for (const tfBackend of TF_BACKENDS) {
   describe(`tfjs '${tfBackend}' backend`, () => {
@@ -242,6 +284,101 @@ for (const tfBackend of TF_BACKENDS) {
       });
     });
 
+    describe("focal losses equal the core classes and a tfjs-composed reference", () => {
+      for (const gamma of [0, 0.5, 2, 5]) {
+        it(`sparseCategoricalFocalLoss γ=${gamma} with per-class alpha, [10, 4]`, () => {
+          const alpha = [0.25, 0.5, 0.75, 1];
+          const logits = randomLogits([10, 4], 101 + gamma);
+          const classes = randomClasses(10, 4, 102);
+          const ours = adapter.sparseCategoricalFocalLoss({ gamma, alpha });
+          expectCore(ours, (data) => new FocalLoss({ gamma, alpha }).forwardBackward({ data, shape: [10, 4] }, Int32Array.from(classes)), tf.tensor(classes), logits, `γ=${gamma}`);
+          expectSame(ours, tfFocal(4, gamma, alpha), tf.tensor(classes), logits, `γ=${gamma} vs tfjs ops`);
+        });
+      }
+
+      it("categoricalFocalLoss on one-hot labels equals the sparse form; γ=0 is cross-entropy", () => {
+        const logits = randomLogits([3, 4, 5], 111);
+        const classes = tf.tensor(randomClasses(12, 5, 112), [3, 4], "int32");
+        const sparse: LossFn = (_, x) => adapter.sparseCategoricalFocalLoss({ gamma: 1.5 })(classes, x);
+        expectSame(adapter.categoricalFocalLoss({ gamma: 1.5 }), sparse, tf.oneHot(classes, 5), logits, "one-hot");
+        expectSame(adapter.categoricalFocalLoss({ gamma: 0 }), tfSoftmaxCE(), tf.oneHot(classes, 5), logits, "γ=0");
+      });
+
+      it("alpha as a number is [alpha, 1 − alpha] for two classes; gradient 'detached' is the module's", () => {
+        const logits = randomLogits([8, 2], 121);
+        const classes = randomClasses(8, 2, 122);
+        for (const gradient of ["full", "detached"] as const) {
+          const ours = adapter.sparseCategoricalFocalLoss({ alpha: 0.25, gradient });
+          expectCore(ours, (data) => new FocalLoss({ alpha: 0.25, gradient }).forwardBackward({ data, shape: [8, 2] }, Int32Array.from(classes)), tf.tensor(classes), logits, gradient);
+        }
+        expectSame(adapter.sparseCategoricalFocalLoss({ alpha: 0.25 }), tfFocal(2, 2, [0.25, 0.75]), tf.tensor(classes), logits, "alpha pair vs tfjs ops");
+      });
+
+      it("'none' with a different upstream gradient per position, rank 3", () => {
+        const logits = randomLogits([2, 3, 4], 131);
+        const classes = tf.tensor(randomClasses(6, 4, 132), [2, 3]);
+        const reference: LossFn = (y, x) => {
+          const oneHot = tf.oneHot(tf.cast(y, "int32"), 4);
+          const logpt = tf.sum(tf.mul(tf.logSoftmax(x), oneHot), -1);
+          return tf.mul(tf.neg(tf.pow(tf.sub(1, tf.exp(logpt)), 2)), logpt);
+        };
+        expectSame(adapter.sparseCategoricalFocalLoss({ reduction: "none" }), reference, classes, logits, "focal none", randomLogits([2, 3], 133, 1));
+      });
+
+      for (const [gamma, alpha] of [[2, 0.25], [0.5, null], [0, 0.6]] as const) {
+        it(`sigmoidFocalLoss γ=${gamma} α=${alpha}: multi-label [6, 3], hard and soft labels`, () => {
+          const logits = randomLogits([6, 3], 141);
+          for (const soft of [false, true]) {
+            const labels = randomBinaryLabels([6, 3], 142, soft);
+            const ours = adapter.sigmoidFocalLoss({ gamma, alpha });
+            const target = labels.dataSync() as Float32Array;
+            expectCore(ours, (data) => new SigmoidFocalLoss({ gamma, alpha, reduction: "mean" }).forwardBackward({ data, shape: [6, 3] }, target), labels, logits, `soft=${soft}`);
+            expectSame(ours, tfSigmoidFocal(gamma, alpha), labels, logits, `soft=${soft} vs tfjs ops`);
+          }
+        });
+      }
+
+      it("sigmoidFocalLoss on a [N, 1] output with [N] labels, reduction 'sum'", () => {
+        const logits = randomLogits([7, 1], 151);
+        const labels = randomBinaryLabels([7], 152);
+        const reference: LossFn = (t, x) => tf.mul(tfSigmoidFocal(2, 0.25)(tf.reshape(t, [7, 1]), x), 7);
+        expectSame(adapter.sigmoidFocalLoss({ reduction: "sum" }), reference, labels, logits, "sum [N, 1]");
+      });
+    });
+
+    describe("binaryCrossentropy equals tf.losses.sigmoidCrossEntropy", () => {
+      const tfSigmoidCE =
+        (labelSmoothing = 0): LossFn =>
+        (y, x) =>
+          tf.losses.sigmoidCrossEntropy(y, x, undefined, labelSmoothing);
+
+      it("multi-label [5, 4], hard and soft labels, labelSmoothing 0 and 0.2", () => {
+        const logits = randomLogits([5, 4], 161, 6);
+        for (const soft of [false, true]) {
+          for (const s of [0, 0.2]) {
+            expectSame(adapter.binaryCrossentropy({ labelSmoothing: s }), tfSigmoidCE(s), randomBinaryLabels([5, 4], 162, soft), logits, `soft=${soft} smoothing=${s}`);
+          }
+        }
+      });
+
+      it("posWeight (PyTorch's pos_weight, along the last axis)", () => {
+        const posWeight = [1, 3, 0.5];
+        const reference: LossFn = (y, x) => {
+          // -[pw·y·log σ(x) + (1 − y)·log σ(−x)], with log σ(x) = −softplus(−x).
+          const pos = tf.mul(tf.mul(tf.tensor(posWeight), y), tf.neg(tf.softplus(tf.neg(x))));
+          const neg = tf.mul(tf.sub(1, y), tf.neg(tf.softplus(x)));
+          return tf.mean(tf.neg(tf.add(pos, neg)));
+        };
+        expectSame(adapter.binaryCrossentropy({ posWeight }), reference, randomBinaryLabels([6, 3], 172), randomLogits([6, 3], 171), "posWeight");
+      });
+
+      it("fromLogits: false equals tf.metrics.binaryCrossentropy (gradient through sigmoid)", () => {
+        const ours: LossFn = (y, x) => adapter.binaryCrossentropy({ fromLogits: false })(y, tf.sigmoid(x));
+        const reference: LossFn = (y, x) => tf.mean(tf.metrics.binaryCrossentropy(y, tf.sigmoid(x)));
+        expectSame(ours, reference, randomBinaryLabels([6, 3], 182), randomLogits([6, 3], 181), "probabilities");
+      });
+    });
+
     describe("errors name the problem", () => {
       const x = (): tf.Tensor => tf.zeros([4, 3]);
       it("labels of the wrong shape", () => {
@@ -251,6 +388,14 @@ for (const tfBackend of TF_BACKENDS) {
         expect(() => adapter.sparseCategoricalCrossentropy()(tf.zeros([4, 3]), x())).toThrow(
           "sparseCategoricalCrossentropy: labels of shape [4, 3] do not fit predictions of shape [4, 3]: class indices need shape [4] or [4, 1]; for one-hot labels use the non-sparse form of this loss",
         );
+      });
+      it("focal loss on labels that are not one-hot; binary labels of the wrong shape", () => {
+        expect(() => adapter.categoricalFocalLoss()(tf.tensor([[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1], [0, 1, 0]]), x())).toThrow(
+          "categoricalFocalLoss: the labels of position 1 are not one-hot (one 1, the rest 0); soft labels have no focal form here, so pass one class per position (or class indices to the sparse form)",
+        );
+        expect(() => adapter.categoricalFocalLoss({ alpha: 0.25 })(tf.oneHot([0, 1, 2, 0], 3), x())).toThrow("alpha = 0.25 (a number) means [alpha, 1 - alpha] and needs exactly 2 classes");
+        expect(() => adapter.sigmoidFocalLoss()(tf.zeros([4, 2]), x())).toThrow("sigmoidFocalLoss: labels of shape [4, 2] must have the predictions' shape [4, 3]");
+        expect(() => adapter.sparseCategoricalFocalLoss({ gamma: -1 })).toThrow("gamma must be a finite number >= 0, got -1");
       });
       it("fractional and out-of-range class indices", () => {
         expect(() => adapter.sparseCategoricalCrossentropy()(tf.tensor([0, 1.5, 2, 0]), x())).toThrow(
@@ -276,7 +421,14 @@ for (const tfBackend of TF_BACKENDS) {
       it("a call outside tidy leaves only its result; fromLogits: false included", () => {
         const x = randomLogits([5, 4], 71);
         const y = tf.oneHot(randomClasses(5, 4, 72), 4);
-        for (const f of [adapter.categoricalCrossentropy(), adapter.categoricalCrossentropy({ fromLogits: false })]) {
+        const losses = [
+          adapter.categoricalCrossentropy(),
+          adapter.categoricalCrossentropy({ fromLogits: false }),
+          adapter.categoricalFocalLoss(),
+          adapter.sigmoidFocalLoss({ fromLogits: false }),
+          adapter.binaryCrossentropy({ reduction: "none" }),
+        ];
+        for (const f of losses) {
           const before = tf.memory().numTensors;
           const loss = f(y, x);
           expect(tf.memory().numTensors).toBe(before + 1);
@@ -284,20 +436,25 @@ for (const tfBackend of TF_BACKENDS) {
         }
       });
 
-      it("optimizer.minimize steps keep tf.memory().numTensors constant", () => {
-        const x = randomLogits([16, 4], 73, 1);
-        const labels = tf.tensor(randomClasses(16, 3, 74));
-        const w = tf.variable(randomLogits([4, 3], 75, 0.5));
-        const optimizer = tf.train.adam(0.01);
-        const loss = adapter.sparseCategoricalCrossentropy();
-        const step = () => optimizer.minimize(() => loss(labels, tf.matMul(x, w)) as tf.Scalar, false, [w]);
-        step(); // the optimizer allocates its slots on the first step
-        const before = tf.memory().numTensors;
-        for (let i = 0; i < 20; i++) step();
-        expect(tf.memory().numTensors).toBe(before);
-        optimizer.dispose();
-        w.dispose();
-      });
+      for (const [name, loss] of [
+        ["sparseCategoricalCrossentropy", adapter.sparseCategoricalCrossentropy()],
+        ["sparseCategoricalFocalLoss", adapter.sparseCategoricalFocalLoss({ alpha: [1, 2, 3] })],
+        ["sparseCategoricalFocalLoss 'none'", adapter.sparseCategoricalFocalLoss({ reduction: "none" })],
+      ] as const) {
+        it(`optimizer.minimize steps keep tf.memory().numTensors constant: ${name}`, () => {
+          const x = randomLogits([16, 4], 73, 1);
+          const labels = tf.tensor(randomClasses(16, 3, 74));
+          const w = tf.variable(randomLogits([4, 3], 75, 0.5));
+          const optimizer = tf.train.adam(0.01);
+          const step = () => optimizer.minimize(() => tf.mean(loss(labels, tf.matMul(x, w))) as tf.Scalar, false, [w]);
+          step(); // the optimizer allocates its slots on the first step
+          const before = tf.memory().numTensors;
+          for (let i = 0; i < 20; i++) step();
+          expect(tf.memory().numTensors).toBe(before);
+          optimizer.dispose();
+          tf.dispose([x, labels, w]);
+        });
+      }
     });
 
     describe("training a small model lowers the loss", () => {
@@ -329,6 +486,34 @@ for (const tfBackend of TF_BACKENDS) {
         const logits = m.predict(x) as tf.Tensor;
         const yTrue = tf.oneHot(classes, 3);
         expectClose(adapter.categoricalCrossentropy()(yTrue, logits).dataSync(), tfSoftmaxCE()(yTrue, logits).dataSync(), "trained loss");
+      });
+
+      it("model.fit with categoricalFocalLoss, and with 'none' (per-sample losses, as fit's classWeight needs)", async () => {
+        for (const loss of [adapter.categoricalFocalLoss({ gamma: 2 }), adapter.categoricalFocalLoss({ gamma: 2, reduction: "none" })]) {
+          const { x, classes } = blobs(150, 83);
+          const m = model(84);
+          m.compile({ optimizer: tf.train.adam(0.05), loss });
+          const history = await m.fit(x, tf.oneHot(classes, 3), { epochs: 15, batchSize: 30, shuffle: false, verbose: 0, classWeight: { 0: 1, 1: 1, 2: 1 } });
+          const losses = history.history.loss as number[];
+          expect(losses[losses.length - 1]).toBeLessThan(0.3 * losses[0]);
+        }
+      });
+
+      it("a binary custom loop with sigmoidFocalLoss", () => {
+        const { x, classes } = blobs(150, 85);
+        const labels = tf.tensor(classes.map((c) => (c === 2 ? 1 : 0)), [150, 1]);
+        const m = tf.sequential();
+        m.add(tf.layers.dense({ units: 8, activation: "relu", inputShape: [2], kernelInitializer: tf.initializers.glorotUniform({ seed: 86 }) }));
+        m.add(tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 87 }) }));
+        const optimizer = tf.train.adam(0.05);
+        const loss = adapter.sigmoidFocalLoss();
+        const losses: number[] = [];
+        for (let i = 0; i < 40; i++) {
+          const value = optimizer.minimize(() => loss(labels, m.apply(x) as tf.Tensor) as tf.Scalar, true)!;
+          losses.push(value.dataSync()[0]);
+          value.dispose();
+        }
+        expect(losses[losses.length - 1]).toBeLessThan(0.3 * losses[0]);
       });
 
       it("a custom loop with optimizer.minimize and sparse labels", () => {

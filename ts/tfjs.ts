@@ -11,7 +11,20 @@
  * `configure()` and the loaded wasm are shared with it.
  */
 import { clipByValue, customGrad, log, log1p, neg, scalar, sub, tensor, tidy, type Scalar, type Tensor } from "@tensorflow/tfjs-core";
-import { CrossEntropyLoss, type BackendName, type LossAndGrad, type Reduction, type TargetLike, type Tensor as FlatTensor, type WeightLike } from "fused-loss";
+import {
+  BCEWithLogitsLoss,
+  CrossEntropyLoss,
+  FocalLoss,
+  SigmoidFocalLoss,
+  type BackendName,
+  type ElementTargetLike,
+  type FocalGradient,
+  type LossAndGrad,
+  type Reduction,
+  type TargetLike,
+  type Tensor as FlatTensor,
+  type WeightLike,
+} from "fused-loss";
 import { checkOptionNames, parseNumber, parseReduction } from "./options.js";
 
 export type { Reduction };
@@ -49,6 +62,41 @@ export interface SparseCategoricalCrossentropyOptions<R extends Reduction = "mea
   ignoreIndex?: number;
 }
 
+export interface CategoricalFocalLossOptions<R extends Reduction = "mean"> extends AdapterOptions<R> {
+  /** Focusing parameter, >= 0. Default 2; 0 is cross-entropy. */
+  gamma?: number;
+  /**
+   * Per-class weights (one per class), or a number `a` meaning `[a, 1 − a]` for two classes
+   * (class 0 gets `a`), as the PyTorch `FocalLoss` module. Never enters the 'mean' denominator.
+   */
+  alpha?: number | WeightLike | null;
+  /** Per-class weights with PyTorch's semantics ('mean' divides by the weights of the targets). */
+  weight?: WeightLike;
+  /** 'full' (default): the true gradient; 'detached': p_t held constant in backward, as that module. */
+  gradient?: FocalGradient;
+}
+
+export interface SparseCategoricalFocalLossOptions<R extends Reduction = "mean"> extends CategoricalFocalLossOptions<R> {
+  /** Labels equal to it contribute nothing and do not count in the mean. Default -100. */
+  ignoreIndex?: number;
+}
+
+export interface SigmoidFocalLossOptions<R extends Reduction = "mean"> extends AdapterOptions<R> {
+  /** Weight of the positive class in [0, 1]; `null` or a negative number disables it. Default 0.25. */
+  alpha?: number | null;
+  /** Focusing parameter, >= 0. Default 2. */
+  gamma?: number;
+}
+
+export interface BinaryCrossentropyOptions<R extends Reduction = "mean"> extends AdapterOptions<R> {
+  /** In `[0, 1]`: labels become `y·(1 − s) + s/2`, as Keras and `tf.losses.sigmoidCrossEntropy`. */
+  labelSmoothing?: number;
+  /** Rescaling weight, broadcast against `yPred` as PyTorch does (a 1-D array along the last axis). */
+  weight?: WeightLike;
+  /** Weight of the positive term, broadcast the same way (usually one per output, last axis). */
+  posWeight?: WeightLike;
+}
+
 /** Keras's `epsilon()`: how far probabilities are kept from 0 and 1 when `fromLogits` is false. */
 const EPSILON = 1e-7;
 
@@ -57,18 +105,18 @@ const ADAPTER_OPTIONS = ["fromLogits", "reduction", "backend"] as const;
 type Family = "softmax" | "sigmoid";
 
 /** What the adapter needs of a core loss: one fused call. */
-interface FusedCore {
-  forwardBackward(input: FlatTensor, target: TargetLike): LossAndGrad;
+interface FusedCore<T> {
+  forwardBackward(input: FlatTensor, target: T): LossAndGrad;
 }
 
-interface Spec {
+interface Spec<T> {
   owner: string;
   /** 'softmax': the last axis is the class axis; 'sigmoid': every element is its own logit. */
   family: Family;
-  core: FusedCore;
+  core: FusedCore<T>;
   fromLogits: boolean;
   /** The core's target for these labels (read and validated here); `classes` is 1 for 'sigmoid'. */
-  target(yTrue: Tensor, predShape: readonly number[], classes: number): TargetLike;
+  target(yTrue: Tensor, predShape: readonly number[], classes: number): T;
 }
 
 interface Parsed<R extends Reduction> {
@@ -118,7 +166,7 @@ function scaleGrad(grad: Float32Array, dy: Tensor): Float32Array {
 }
 
 /** The tfjs loss function for a core loss. */
-function adapt<R extends Reduction>(spec: Spec): TfjsLoss<R> {
+function adapt<R extends Reduction, T>(spec: Spec<T>): TfjsLoss<R> {
   const fused = (yTrue: Tensor, yPred: Tensor): Tensor => {
     const predShape = yPred.shape;
     const classes = spec.family === "softmax" ? predShape[predShape.length - 1] : 1;
@@ -175,6 +223,38 @@ function sparseLabels(owner: string, yTrue: Tensor, predShape: readonly number[]
   return out;
 }
 
+/** One-hot labels to class indices: focal loss takes one class per position. */
+function oneHotLabels(owner: string, yTrue: Tensor, predShape: readonly number[], classes: number): Int32Array {
+  const probs = probabilityLabels(owner, yTrue, predShape);
+  const out = new Int32Array(classes === 0 ? 0 : probs.length / classes);
+  for (let p = 0; p < out.length; p++) {
+    let hot = -1;
+    for (let c = 0, i = p * classes; c < classes; c++, i++) {
+      const v = probs[i];
+      if (v === 1 && hot === -1) hot = c;
+      else if (v !== 0) hot = -2;
+    }
+    if (hot < 0) {
+      throw new RangeError(
+        `${owner}: the labels of position ${p} are not one-hot (one 1, the rest 0); soft labels have no focal form here, so pass one class per position (or class indices to the sparse form)`,
+      );
+    }
+    out[p] = hot;
+  }
+  return out;
+}
+
+/** Labels for an element-wise (sigmoid) loss: the predictions' shape, or without a trailing 1. */
+function elementLabels(owner: string, yTrue: Tensor, predShape: readonly number[], smoothing = 0): ElementTargetLike {
+  if (!sameShape(yTrue.shape, predShape) && !sameShape([...yTrue.shape, 1], predShape)) {
+    throw new RangeError(`${owner}: labels of shape ${shapeText(yTrue.shape)} must have the predictions' shape ${shapeText(predShape)}`);
+  }
+  const values = yTrue.dataSync();
+  let data = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  if (smoothing > 0) data = data.map((y) => y * (1 - smoothing) + 0.5 * smoothing);
+  return { data, shape: predShape };
+}
+
 function checkLabelSmoothing(owner: string, value: unknown): number {
   const s = parseNumber(owner, "labelSmoothing", value, 0);
   if (!(s >= 0 && s <= 1)) throw new RangeError(`${owner}: labelSmoothing must be between 0.0 and 1.0. Got: ${s}`);
@@ -194,7 +274,7 @@ export function categoricalCrossentropy<R extends Reduction = "mean">(options: C
     weight: options.weight,
     backend: o.backend,
   });
-  return adapt<R>({
+  return adapt<R, TargetLike>({
     owner,
     family: "softmax",
     core,
@@ -220,5 +300,53 @@ export function sparseCategoricalCrossentropy<R extends Reduction = "mean">(opti
     ignoreIndex: options.ignoreIndex,
     backend: o.backend,
   });
-  return adapt<R>({ owner, family: "softmax", core, fromLogits: o.fromLogits, target: (yTrue, predShape) => sparseLabels(owner, yTrue, predShape) });
+  return adapt<R, TargetLike>({ owner, family: "softmax", core, fromLogits: o.fromLogits, target: (yTrue, predShape) => sparseLabels(owner, yTrue, predShape) });
+}
+
+/**
+ * Softmax focal loss on one-hot labels (Keras's `CategoricalFocalCrossentropy` has the same
+ * per-position form, with a scalar alpha): PyTorch's `FocalLoss` module, fused.
+ */
+export function categoricalFocalLoss<R extends Reduction = "mean">(options: CategoricalFocalLossOptions<R> = {}): TfjsLoss<R> {
+  const owner = "categoricalFocalLoss";
+  const o = parseAdapterOptions(owner, options, ["gamma", "alpha", "weight", "gradient"]);
+  const core = new FocalLoss({ ...focalCoreOptions(options), reduction: o.reduction, backend: o.backend });
+  return adapt<R, TargetLike>({ owner, family: "softmax", core, fromLogits: o.fromLogits, target: (yTrue, predShape, classes) => oneHotLabels(owner, yTrue, predShape, classes) });
+}
+
+/** Softmax focal loss on integer class indices: PyTorch's `FocalLoss` module, fused. */
+export function sparseCategoricalFocalLoss<R extends Reduction = "mean">(options: SparseCategoricalFocalLossOptions<R> = {}): TfjsLoss<R> {
+  const owner = "sparseCategoricalFocalLoss";
+  const o = parseAdapterOptions(owner, options, ["gamma", "alpha", "weight", "gradient", "ignoreIndex"]);
+  const core = new FocalLoss({ ...focalCoreOptions(options), ignoreIndex: options.ignoreIndex, reduction: o.reduction, backend: o.backend });
+  return adapt<R, TargetLike>({ owner, family: "softmax", core, fromLogits: o.fromLogits, target: (yTrue, predShape) => sparseLabels(owner, yTrue, predShape) });
+}
+
+function focalCoreOptions(options: CategoricalFocalLossOptions<Reduction>): { gamma?: number; alpha?: number | WeightLike | null; weight?: WeightLike; gradient?: FocalGradient } {
+  return { gamma: options.gamma, alpha: options.alpha, weight: options.weight, gradient: options.gradient };
+}
+
+/**
+ * Sigmoid focal loss for binary and multi-label outputs, labels in [0, 1] of the predictions'
+ * shape: exactly `torchvision.ops.sigmoid_focal_loss`, fused, except that the default reduction
+ * is 'mean' (torchvision's is 'none').
+ */
+export function sigmoidFocalLoss<R extends Reduction = "mean">(options: SigmoidFocalLossOptions<R> = {}): TfjsLoss<R> {
+  const owner = "sigmoidFocalLoss";
+  const o = parseAdapterOptions(owner, options, ["alpha", "gamma"]);
+  const core = new SigmoidFocalLoss({ alpha: options.alpha, gamma: options.gamma, reduction: o.reduction, backend: o.backend });
+  return adapt<R, ElementTargetLike>({ owner, family: "sigmoid", core, fromLogits: o.fromLogits, target: (yTrue, predShape) => elementLabels(owner, yTrue, predShape) });
+}
+
+/**
+ * Sigmoid cross-entropy for binary and multi-label outputs (Keras `binary_crossentropy`, tfjs
+ * `tf.losses.sigmoidCrossEntropy`): PyTorch's `BCEWithLogitsLoss`, fused; 'mean' is over every
+ * element.
+ */
+export function binaryCrossentropy<R extends Reduction = "mean">(options: BinaryCrossentropyOptions<R> = {}): TfjsLoss<R> {
+  const owner = "binaryCrossentropy";
+  const o = parseAdapterOptions(owner, options, ["labelSmoothing", "weight", "posWeight"]);
+  const smoothing = checkLabelSmoothing(owner, options.labelSmoothing);
+  const core = new BCEWithLogitsLoss({ weight: options.weight, posWeight: options.posWeight, reduction: o.reduction, backend: o.backend });
+  return adapt<R, ElementTargetLike>({ owner, family: "sigmoid", core, fromLogits: o.fromLogits, target: (yTrue, predShape) => elementLabels(owner, yTrue, predShape, smoothing) });
 }
