@@ -51,12 +51,17 @@ function* chunksOf(layout: Layout, bytesPerPosition: number, budget: number): Ge
     }
     return;
   }
-  // One sample is larger than the budget: split its positions (multiples of 4 keep SIMD full).
+  // One sample is larger than the budget: split its positions in multiples of 4, so that the
+  // kernel's 4-position tiles are the unchunked ones (bit-identical results).
   const span = Math.max(4, fit - (fit % 4));
   for (let n0 = 0; n0 < outer; n0++) {
-    for (let s0 = 0; s0 < inner; s0 += span) {
-      const part = Math.min(span, inner - s0);
+    for (let s0 = 0; s0 < inner; ) {
+      let part = Math.min(span, inner - s0);
+      // A last part of one position would be a (1, C, 1) layout, which the kernel runs as a
+      // row with another summation order: end on 5 positions (a tile and a tail) instead.
+      if (inner - s0 - part === 1) part = part > 4 ? part - 4 : part + 1;
       yield { n0, samples: 1, s0, span: part, layout: { outer: 1, classes, inner: part } };
+      s0 += part;
     }
   }
 }
