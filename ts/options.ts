@@ -40,7 +40,8 @@ export function checkOptionNames(owner: string, options: object | undefined, all
   }
   for (const key of Object.keys(options)) {
     if (allowed.includes(key)) continue;
-    if ((key === "size_average" || key === "reduce") && allowed.includes("reduction")) {
+    // (FocalLoss takes the module's `size_average` as `sizeAverage`: suggested below.)
+    if ((key === "size_average" || key === "reduce") && allowed.includes("reduction") && !allowed.includes(camel(key))) {
       throw new TypeError(`${owner} got PyTorch's deprecated option '${key}'; use reduction: 'none' | 'mean' | 'sum'`);
     }
     const hint = suggest(key, allowed);
