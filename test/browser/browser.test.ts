@@ -103,7 +103,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     await esbuild.build({ entryPoints: [join(inline, "main.js")], bundle: true, format: "esm", outfile: join(inline, "dist/main.js"), logLevel: "error" });
     writeFileSync(join(inline, "dist/index.html"), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>\n');
 
-    server = await serve({ "/": REPO, "/apps/": project }, (url) =>
+    server = await serve({ "/": REPO, "/apps/": project }, (url): Record<string, string> =>
       url.pathname.endsWith("/csp.html") ? { "content-security-policy": cspPolicy } : {},
     );
     browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
@@ -181,7 +181,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     const { report } = await load<Record<string, Case>>("/test/browser/pages/sources.html");
     const api: Api = await import("../../dist/index.js");
     const loss = api.crossEntropy({ data: new Float32Array([2, 0.5, -1, 0.1, 0.2, 3]), shape: [2, 3] }, [0, 2]);
-    const ok = (backend: string): Case => ({ backend, loss });
+    const ok = (backend: string): Case => ({ backend, loss: loss as number });
     expect(report).toEqual({
       "url string (scalar build, detected)": ok("scalar"),
       "URL object": ok("simd"),
