@@ -44,6 +44,39 @@ function forEachPosition(d: Dims, visit: (position: number, base: number, stride
   }
 }
 
+/**
+ * PyTorch computes in float32 and materialises each step as a float32 tensor: a step that
+ * overflows float32 becomes ±Infinity there (then NaN after `·0`, `∞-∞`), where float64 would
+ * stay finite. The reference keeps float64 precision but applies float32's overflow at each
+ * materialised step, so that such positions come out as in PyTorch.
+ */
+export function f32Overflow(x: number): number {
+  const r = Math.fround(x);
+  return Number.isFinite(r) || Number.isNaN(r) ? x : r;
+}
+
+/** Off for the plain float64 result (what the JS backend, computing in float64, returns). */
+let emulateOverflow = true;
+const ovf = (x: number): number => (emulateOverflow ? f32Overflow(x) : x);
+
+/** Runs `f` with float32 overflow emulated (PyTorch) or not (exact float64). */
+export function withOverflow<T>(on: boolean, f: () => T): T {
+  const before = emulateOverflow;
+  emulateOverflow = on;
+  try {
+    return f();
+  } finally {
+    emulateOverflow = before;
+  }
+}
+
+/** Σ of `n` terms in float64, overflowing as a float32 accumulator would. */
+function sumOf(n: number, term: (i: number) => number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s = ovf(s + term(i));
+  return s;
+}
+
 /** ATen's CPU log_softmax: `x - max - log(Σ exp(x - max))`, NaN-propagating max. */
 export function logSoftmax(x: ArrayLike<number>, shape: readonly number[]): Float64Array {
   const d = dims(shape);
@@ -54,7 +87,7 @@ export function logSoftmax(x: ArrayLike<number>, shape: readonly number[]): Floa
     let sum = 0;
     for (let c = 0; c < d.classes; c++) sum += Math.exp(x[base + c * stride] - max);
     const logSum = Math.log(sum);
-    for (let c = 0; c < d.classes; c++) out[base + c * stride] = x[base + c * stride] - max - logSum;
+    for (let c = 0; c < d.classes; c++) out[base + c * stride] = ovf(ovf(x[base + c * stride] - max) - logSum);
   });
   return out;
 }
@@ -64,11 +97,10 @@ function logSoftmaxBackward(logp: Float64Array, dlogp: Float64Array, shape: read
   const d = dims(shape);
   const grad = new Float64Array(logp.length);
   forEachPosition(d, (_p, base, stride) => {
-    let sum = 0;
-    for (let c = 0; c < d.classes; c++) sum += dlogp[base + c * stride];
+    const sum = sumOf(d.classes, (c) => dlogp[base + c * stride]);
     for (let c = 0; c < d.classes; c++) {
       const i = base + c * stride;
-      grad[i] = dlogp[i] - Math.exp(logp[i]) * sum;
+      grad[i] = ovf(dlogp[i] - ovf(Math.exp(logp[i]) * sum));
     }
   });
   return grad;
@@ -121,30 +153,29 @@ export function crossEntropyRef(
     let totalWeight = 0;
     forEachPosition(d, (p, base, stride) => {
       if (ignored(p)) return;
-      nll[p] = -w(t[p]) * logp[base + t[p] * stride];
+      nll[p] = ovf(-w(t[p]) * logp[base + t[p] * stride]);
       totalWeight += w(t[p]);
       // smooth_loss = -Σ_c w_c·logp_c, then masked_fill(ignored, 0): only kept positions.
-      let s = 0;
-      for (let c = 0; c < C; c++) s += logp[base + c * stride] * w(c);
-      smooth[p] = -s;
+      smooth[p] = -sumOf(C, (c) => ovf(logp[base + c * stride] * w(c)));
     });
     denominator = totalWeight;
-    const sum = (a: Float64Array): number => a.reduce((acc, v) => acc + v, 0);
+    const sum = (a: Float64Array): number => sumOf(a.length, (i) => a[i]);
     // Without smoothing ATen calls nll_loss alone: the smoothing term does not exist (no 0·∞).
     const smoothing = eps > 0;
-    if (reduction === "none") {
-      for (let p = 0; p < nPositions; p++) losses[p] = smoothing ? (1 - eps) * nll[p] + (eps / C) * smooth[p] : nll[p];
-    }
-    const nllReduced = reduction === "mean" ? sum(nll) / totalWeight : sum(nll);
-    const smoothReduced = reduction === "mean" ? sum(smooth) / totalWeight : sum(smooth);
-    reduced = smoothing ? (1 - eps) * nllReduced + (eps / C) * smoothReduced : nllReduced;
+    const mix = (nllPart: number, smoothPart: number): number =>
+      smoothing ? ovf(ovf((1 - eps) * nllPart) + ovf((eps / C) * smoothPart)) : nllPart;
+    if (reduction === "none") for (let p = 0; p < nPositions; p++) losses[p] = mix(nll[p], smooth[p]);
+    const nllReduced = reduction === "mean" ? ovf(sum(nll) / totalWeight) : sum(nll);
+    const smoothReduced = reduction === "mean" ? ovf(sum(smooth) / totalWeight) : sum(smooth);
+    reduced = mix(nllReduced, smoothReduced);
 
     const g = perPosition(reduction, gradOutput, denominator);
     forEachPosition(d, (p, base, stride) => {
       if (ignored(p)) return;
       const gp = g(p);
-      dlogp[base + t[p] * stride] += -(smoothing ? 1 - eps : 1) * w(t[p]) * gp;
-      if (smoothing) for (let c = 0; c < C; c++) dlogp[base + c * stride] += -(eps / C) * w(c) * gp;
+      const i = base + t[p] * stride;
+      dlogp[i] = ovf(dlogp[i] - ovf((smoothing ? 1 - eps : 1) * w(t[p]) * gp));
+      if (smoothing) for (let c = 0; c < C; c++) dlogp[base + c * stride] = ovf(dlogp[base + c * stride] - ovf((eps / C) * w(c) * gp));
     });
   } else {
     const y = target.data;
@@ -152,13 +183,9 @@ export function crossEntropyRef(
     const q = (i: number): number => (eps > 0 ? y[i] * (1 - eps) + eps / C : y[i]);
     let total = 0;
     forEachPosition(d, (p, base, stride) => {
-      let s = 0;
-      for (let c = 0; c < C; c++) {
-        const i = base + c * stride;
-        s += logp[i] * q(i) * w(c);
-      }
+      const s = sumOf(C, (c) => ovf(ovf(logp[base + c * stride] * q(base + c * stride)) * w(c)));
       losses[p] = -s;
-      total += -s;
+      total = ovf(total - s);
     });
     // 'mean' divides by numel / C, and is NaN for an empty input (ATen's explicit fill_(NAN)).
     const elements = input.data.length;
@@ -169,7 +196,7 @@ export function crossEntropyRef(
       const gp = g(p);
       for (let c = 0; c < C; c++) {
         const i = base + c * stride;
-        dlogp[i] = -q(i) * w(c) * gp;
+        dlogp[i] = ovf(-q(i) * w(c) * gp);
       }
     });
   }

@@ -100,8 +100,19 @@ export class CrossEntropyLoss extends LossBase {
       const others = { target: target.kind === "prob" ? target.probs : undefined, gradOutput: backward.gradOutput };
       args.grad = gradBuffer(OWNER, backward.gradInput, input.data.length, input.data, others);
     }
-    const sum = this.kernels().crossEntropy(args);
+    const sum = layout.classes === 0 ? this.noClasses(kind, losses) : this.kernels().crossEntropy(args);
     return { loss: reduce(this.reduction, sum, denominator, losses), grad: args.grad };
+  }
+
+  /**
+   * Zero classes: nothing for a kernel to compute (every index target is ignored, the gradient
+   * is empty). PyTorch's values: 0 per position, except with label smoothing on index targets,
+   * where its smoothing term is `0·(ε/C) = 0·∞ = NaN` (the sum too, even of no positions).
+   */
+  private noClasses(kind: "index" | "prob", losses: Float32Array | undefined): number {
+    const value = kind === "index" && this.labelSmoothing > 0 ? NaN : 0;
+    losses?.fill(value);
+    return value;
   }
 }
 

@@ -1,0 +1,236 @@
+/**
+ * Property tests: random shapes (0 and every length 1..67 on the class and the spatial axis,
+ * for the SIMD tails), random options, extreme and non-finite values. Every backend must match
+ * the independent float64 reference (test/reference.ts) within `1e-5 + 1e-4·|expected|` with
+ * NaN/±Infinity in the same places; the SIMD and scalar builds must agree bit for bit; results
+ * must not depend on the workspace cap (chunking).
+ *
+ * fast-check runs with a fixed seed so that CI is reproducible; set FUSED_LOSS_FC_SEED to explore.
+ */
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import * as api from "../ts/index.js";
+import { resolveBackend } from "../ts/backend.js";
+import type { WasmBackend } from "../ts/wasm/backend.js";
+import { BACKENDS, expectClose, f32, loadFixtures, num, decodeOptions } from "./helpers.js";
+import { apiTarget, buildCeCase, referenceFor, SPECIAL_VALUES, type CeCase, type CeSpec } from "./random-cases.js";
+import { crossEntropyRef, withOverflow } from "./reference.js";
+
+const SEED = Number(process.env.FUSED_LOSS_FC_SEED ?? 20240611);
+
+interface Outcome {
+  forward: Float32Array;
+  loss: Float32Array;
+  grad: Float32Array;
+}
+
+const asArray = (v: number | Float32Array): Float32Array => (typeof v === "number" ? Float32Array.of(v) : v);
+
+/** Runs forward, then forwardBackward with the gradient in a new, a caller's or the input's buffer. */
+function run(c: CeCase, backend: api.BackendName, gradInto: "new" | "caller" | "in-place"): Outcome {
+  const loss = new api.CrossEntropyLoss({ ...c.options, backend });
+  const input = { data: c.input.slice(), shape: c.shape };
+  const forward = asArray(loss.forward(input, apiTarget(c)));
+  expect(input.data, "forward must not modify the input").toEqual(c.input);
+  const gradInput = gradInto === "in-place" ? input.data : gradInto === "caller" ? new Float32Array(c.input.length).fill(NaN) : undefined;
+  const r = loss.forwardBackward(input, apiTarget(c), { gradOutput: c.gradOutput, gradInput });
+  if (gradInput) expect(r.grad).toBe(gradInput);
+  else expect(input.data, "forwardBackward must not modify the input").toEqual(c.input);
+  return { forward, loss: asArray(r.loss), grad: r.grad };
+}
+
+const toF32 = (a: Float64Array): Float32Array => Float32Array.from(a);
+
+/**
+ * `actual` within the oracle tolerance of `expected` element by element, or, for the JS
+ * backend (float64 arithmetic), of `exact` where PyTorch's float32 steps overflow (documented).
+ */
+function expectCloseEither(actual: Float32Array, expected: Float32Array, exact: Float32Array | undefined, what: string): void {
+  if (!exact) return expectClose(actual, expected, what);
+  const pick = Float32Array.from(expected, (e, i) => (Number.isFinite(e) || Object.is(e, exact[i]) ? e : exact[i]));
+  expectClose(actual, pick, `${what} (float64: finite where float32 overflows)`);
+}
+
+/** Every backend against the reference; the two wasm builds bit for bit. */
+function checkCase(c: CeCase, gradInto: "new" | "caller" | "in-place" = "new"): void {
+  const ref = referenceFor(c);
+  const exact = withOverflow(false, () => referenceFor(c));
+  const expectedLoss = toF32(ref.loss);
+  const expectedGrad = toF32(ref.grad);
+  const outcomes: Partial<Record<api.BackendName, Outcome>> = {};
+  for (const backend of BACKENDS) {
+    const o = run(c, backend, gradInto);
+    outcomes[backend] = o;
+    const float64 = backend === "js";
+    expectCloseEither(o.forward, expectedLoss, float64 ? toF32(exact.loss) : undefined, `${backend} forward loss`);
+    expectCloseEither(o.loss, expectedLoss, float64 ? toF32(exact.loss) : undefined, `${backend} loss`);
+    expectCloseEither(o.grad, expectedGrad, float64 ? toF32(exact.grad) : undefined, `${backend} grad`);
+  }
+  expectSameBits(outcomes.simd!, outcomes.scalar!);
+}
+
+/** Same float32 bits (any NaN equals any NaN: wasm does not fix NaN payloads). */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return false;
+  return true;
+}
+
+function expectSameBits(a: Outcome, b: Outcome, what = "simd vs scalar"): void {
+  expect(sameBits(a.forward, b.forward), `${what}: forward bits`).toBe(true);
+  expect(sameBits(a.loss, b.loss), `${what}: loss bits`).toBe(true);
+  expect(sameBits(a.grad, b.grad), `${what}: grad bits`).toBe(true);
+}
+
+const baseSpec: CeSpec = {
+  shape: [3, 5],
+  seed: 1,
+  scale: 3,
+  specials: [],
+  targetKind: "index",
+  ignore: "default",
+  ignoreFraction: 0.2,
+  normalized: true,
+  weight: "none",
+  labelSmoothing: 0,
+  reduction: "mean",
+  gradOutput: "default",
+  container: "int32",
+};
+
+/** Option sets cycled through by the length sweeps. */
+const VARIANTS: Partial<CeSpec>[] = [
+  {},
+  { weight: "positive", labelSmoothing: 0.1, reduction: "sum", gradOutput: "number" },
+  { targetKind: "prob", reduction: "none", gradOutput: "array" },
+  { ignore: "in-range", weight: "with-zeros", labelSmoothing: 0.3, reduction: "none", gradOutput: "array" },
+  { targetKind: "prob", normalized: false, weight: "positive", labelSmoothing: 0.2, reduction: "mean", gradOutput: "number" },
+  { specials: [[0.1, 0], [0.5, 1], [0.9, 2]], labelSmoothing: 0.1, reduction: "none" },
+  { specials: [[0.3, 3], [0.6, 6]], weight: "negative", reduction: "sum" },
+];
+
+describe("the float64 reference matches PyTorch", () => {
+  // The reference is only useful if it is PyTorch: check it on every fixture (non-finite cases included).
+  const fixtures = loadFixtures("cross_entropy");
+  it(`on all ${fixtures.cases.length} cross-entropy fixtures`, () => {
+    for (const c of fixtures.cases) {
+      const o = decodeOptions(c.options) as { weight?: number[] | { data: Float32Array } };
+      const gradOutput = typeof c.gradOutput === "object" ? f32(c.gradOutput) : c.gradOutput === undefined ? undefined : num(c.gradOutput);
+      const ref = crossEntropyRef(
+        { data: f32(c.input), shape: c.input.shape },
+        { kind: c.target.kind, data: c.target.data.map(num) },
+        { ...(c.options as object), weight: Array.isArray(o.weight) ? o.weight : o.weight?.data },
+        gradOutput,
+      );
+      const loss = typeof c.expected.loss === "object" ? c.expected.loss.data.map(num) : [num(c.expected.loss)];
+      expectClose(toF32(ref.loss), loss, `${c.name} loss`);
+      expectClose(toF32(ref.grad), f32(c.expected.grad), `${c.name} grad`);
+    }
+  });
+});
+
+describe("every class-axis length 1..67 (SIMD tails) on every backend", () => {
+  for (let C = 1; C <= 67; C++) {
+    it(`C = ${C}`, () => {
+      VARIANTS.forEach((v, i) => checkCase(buildCeCase({ ...baseSpec, ...v, shape: [3, C], seed: C * 100 + i })));
+      checkCase(buildCeCase({ ...baseSpec, shape: [C], seed: C }), "in-place");
+    });
+  }
+});
+
+describe("every spatial length 1..67 (SIMD tails) on every backend", () => {
+  for (let S = 1; S <= 67; S++) {
+    it(`S = ${S}`, () => {
+      VARIANTS.forEach((v, i) => checkCase(buildCeCase({ ...baseSpec, ...v, shape: [2, 5, S], seed: S * 100 + i })));
+      checkCase(buildCeCase({ ...baseSpec, ...VARIANTS[3], shape: [1, 3, S, 2], seed: S }), "caller");
+    });
+  }
+});
+
+const dim = (max: number) => fc.integer({ min: 0, max });
+
+const specArb: fc.Arbitrary<CeSpec> = fc.record({
+  shape: fc.oneof(
+    dim(67).map((c) => [c]),
+    fc.tuple(dim(6), dim(67)).map(([n, c]) => [n, c]),
+    fc.tuple(dim(3), dim(12), dim(67)).map(([n, c, s]) => [n, c, s]),
+    fc.tuple(dim(2), dim(6), dim(6), dim(9)).map(([n, c, a, b]) => [n, c, a, b]),
+    // Classes across the kernel's block boundaries.
+    fc.tuple(dim(2), fc.integer({ min: 60, max: 700 })).map(([n, c]) => [n, c]),
+  ),
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  scale: fc.constantFrom(0.1, 1, 5, 30, 1000),
+  specials: fc.array(fc.tuple(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.integer({ min: 0, max: SPECIAL_VALUES.length - 1 })), {
+    maxLength: 3,
+  }),
+  targetKind: fc.constantFrom("index", "prob"),
+  ignore: fc.constantFrom("default", "in-range", "minus-one"),
+  ignoreFraction: fc.constantFrom(0, 0.2, 0.6, 1),
+  normalized: fc.boolean(),
+  weight: fc.constantFrom("none", "positive", "with-zeros", "negative"),
+  labelSmoothing: fc.oneof(fc.constantFrom(0, 1, 0.1), fc.double({ min: 0, max: 1, noNaN: true })),
+  reduction: fc.constantFrom("none", "mean", "sum"),
+  gradOutput: fc.constantFrom("default", "number", "array"),
+  container: fc.constantFrom("int32", "bigint64", "array", "shaped-int32"),
+});
+
+describe("random shapes, options and values", () => {
+  it("every backend matches the float64 reference; SIMD and scalar bit-identical", () => {
+    fc.assert(
+      fc.property(specArb, fc.constantFrom("new", "caller", "in-place"), (spec, gradInto) => checkCase(buildCeCase(spec), gradInto as "new")),
+      { seed: SEED, numRuns: 400 },
+    );
+  });
+});
+
+describe("determinism", () => {
+  afterEach(() => {
+    api.configure({ workspaceBytes: api.DEFAULT_WORKSPACE_BYTES });
+  });
+
+  const wasm = (name: "simd" | "scalar") => resolveBackend(name) as WasmBackend;
+
+  /** Cases whose chunking differs with the cap: rows, spatial splits inside one sample, tails. */
+  const CHUNKED: [string, Partial<CeSpec>][] = [
+    ["rows (64, 1000)", { shape: [64, 1000], weight: "positive", labelSmoothing: 0.1 }],
+    ["rows, prob targets (40, 333)", { shape: [40, 333], targetKind: "prob", reduction: "none", gradOutput: "array" }],
+    ["spatial (3, 7, 1001)", { shape: [3, 7, 1001], ignoreFraction: 0.3, reduction: "sum" }],
+    ["spatial (2, 5, 40, 51), 'none'", { shape: [2, 5, 40, 51], reduction: "none", gradOutput: "array", labelSmoothing: 0.2 }],
+    ["spatial prob (2, 4, 999)", { shape: [2, 4, 999], targetKind: "prob", weight: "positive" }],
+    ["non-finite rows (16, 67)", { shape: [16, 67], specials: [[0.2, 0], [0.4, 1], [0.7, 2]], labelSmoothing: 0.1 }],
+  ];
+  // Caps: default (no chunking here), several samples per chunk, less than one sample (spatial
+  // split inside a sample), less than one row (one row per call; the workspace exceeds the cap).
+  const CAPS = [64 << 10, 6000, 1000, 64];
+
+  for (const [name, partial] of CHUNKED) {
+    it(`${name}: bit-identical for every workspace cap, on every run`, () => {
+      const c = buildCeCase({ ...baseSpec, ...partial, seed: 7 });
+      for (const backend of ["simd", "scalar"] as const) {
+        const unchunked = run(c, backend, "new");
+        expectSameBits(unchunked, run(c, backend, "new"), `${backend} second run`);
+        for (const cap of CAPS) {
+          api.configure({ workspaceBytes: cap });
+          expectSameBits(unchunked, run(c, backend, "caller"), `${backend} cap ${cap}`);
+          expectSameBits(unchunked, run(c, backend, "in-place"), `${backend} cap ${cap} in place`);
+        }
+        api.configure({ workspaceBytes: api.DEFAULT_WORKSPACE_BYTES });
+      }
+    });
+  }
+
+  it("the workspace respects the cap, and shrinks back after a row larger than the cap", () => {
+    const b = wasm("simd");
+    api.configure({ workspaceBytes: 64 << 10 });
+    checkCase(buildCeCase({ ...baseSpec, shape: [50, 1000], seed: 3 }));
+    expect(b.workspace.bytes).toBeLessThanOrEqual(64 << 10);
+    // One row of 40000 logits (160 KB) cannot be split: that call holds one row.
+    checkCase(buildCeCase({ ...baseSpec, shape: [2, 40000], seed: 4 }));
+    expect(b.workspace.bytes).toBeGreaterThan(64 << 10);
+    expect(b.workspace.bytes).toBeLessThanOrEqual(((40000 * 4 + 4 + 65535) >> 16) << 16);
+    checkCase(buildCeCase({ ...baseSpec, shape: [50, 1000], seed: 5 }));
+    expect(b.workspace.bytes).toBeLessThanOrEqual(64 << 10);
+  });
+});
