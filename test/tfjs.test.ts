@@ -234,6 +234,13 @@ for (const tfBackend of TF_BACKENDS) {
       });
     });
 
+    it("predictions and labels cast from int32 (whose values tfjs's CPU backend keeps in an Int32Array)", () => {
+      const logits = tf.cast(tf.tensor([[2, -1, 0], [0, 3, 1], [-2, 0, 4]], [3, 3], "int32"), "float32");
+      const labels = tf.cast(tf.oneHot([0, 2, 2], 3), "float32");
+      expectSame(adapter.categoricalCrossentropy(), tfSoftmaxCE(), labels, logits, "cast");
+      expectSame(adapter.binaryCrossentropy(), (y, x) => tf.losses.sigmoidCrossEntropy(y, x), labels, logits, "cast binary");
+    });
+
     it("the gradient tfjs receives is the fused kernel's gradient, bit for bit", () => {
       const logits = randomLogits([5, 7], 31);
       const classes = randomClasses(5, 7, 32);

@@ -165,6 +165,14 @@ function scaleGrad(grad: Float32Array, dy: Tensor): Float32Array {
   return out;
 }
 
+/**
+ * A tensor's values as a Float32Array: tfjs's CPU backend may hold a float32 tensor's values in
+ * an Int32Array (after a cast from int32, as `tf.oneHot(...).toFloat()`), so dtype is not proof.
+ */
+function float32(values: ArrayLike<number | string | Uint8Array>): Float32Array {
+  return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+}
+
 /** The tfjs loss function for a core loss. */
 function adapt<R extends Reduction, T>(spec: Spec<T>): TfjsLoss<R> {
   const fused = (yTrue: Tensor, yPred: Tensor): Tensor => {
@@ -175,7 +183,7 @@ function adapt<R extends Reduction, T>(spec: Spec<T>): TfjsLoss<R> {
     const lossShape = spec.family === "softmax" ? predShape.slice(0, -1) : predShape;
     const target = spec.target(yTrue, predShape, classes);
     return customGrad((logits) => {
-      const data = (logits as Tensor).dataSync() as Float32Array;
+      const data = float32((logits as Tensor).dataSync());
       const { loss, grad } = spec.core.forwardBackward({ data, shape: inputShape }, target);
       const value = typeof loss === "number" ? scalar(loss) : tensor(loss, lossShape);
       return { value, gradFunc: (dy: Tensor) => tensor(scaleGrad(grad, dy), predShape) };
@@ -198,8 +206,7 @@ function probabilityLabels(owner: string, yTrue: Tensor, predShape: readonly num
         (sparse ? `; for class indices use the sparse form of this loss` : ""),
     );
   }
-  const values = yTrue.dataSync();
-  return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  return float32(yTrue.dataSync());
 }
 
 /** Class indices of shape `yPred.shape` without the class axis (or with a trailing 1), as Int32. */
@@ -249,8 +256,7 @@ function elementLabels(owner: string, yTrue: Tensor, predShape: readonly number[
   if (!sameShape(yTrue.shape, predShape) && !sameShape([...yTrue.shape, 1], predShape)) {
     throw new RangeError(`${owner}: labels of shape ${shapeText(yTrue.shape)} must have the predictions' shape ${shapeText(predShape)}`);
   }
-  const values = yTrue.dataSync();
-  let data = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  let data = float32(yTrue.dataSync());
   if (smoothing > 0) data = data.map((y) => y * (1 - smoothing) + 0.5 * smoothing);
   return { data, shape: predShape };
 }
