@@ -45,6 +45,10 @@ bash scripts/test-wasm-kernels.sh 2>&1 | tee "$LOGS/wasm.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { status=1; grep -q "^test result:" "$LOGS/wasm.log" || failed=$((failed + 1)); }
 count_cargo "$LOGS/wasm.log"
 
+step "Chromium for the browser tests"
+# A failed install counts as a failure; test/browser fails too (it must run where apt exists).
+bash scripts/setup-browser.sh || { status=1; failed=$((failed + 1)); }
+
 step "vitest (simd, scalar and js backends)"
 npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$LOGS/vitest.json"
 vstatus=$?
