@@ -170,7 +170,7 @@ function scaleGrad(grad: Float32Array, dy: Tensor): Float32Array {
  * an Int32Array (after a cast from int32, as `tf.oneHot(...).toFloat()`), so dtype is not proof.
  */
 function float32(values: ArrayLike<number | string | Uint8Array>): Float32Array {
-  return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  return values instanceof Float32Array ? values : new Float32Array(values as ArrayLike<number>);
 }
 
 /** The tfjs loss function for a core loss. */
