@@ -8,7 +8,9 @@
  * The apps are built once per run, from the npm-packed tarball installed into a temporary
  * project, and one browser instance serves every test.
  */
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser } from "playwright-core";
@@ -71,6 +73,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
   let reference: Record<BackendName, ScenarioResult>;
   let apps: string;
   let cspPolicy = "";
+  let viteDevApp: string;
 
   beforeAll(async () => {
     reference = await nodeReference();
@@ -93,6 +96,8 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     // Vite 7, production build, no config file (--base: where the test server serves it).
     const vite = app("vite", { ...shared(""), "index.html": join(HERE, "apps/index.html") });
     runRepoBin("vite/bin/vite.js", ["build", "--logLevel", "warn", "--base", "/apps/vite/dist/"], vite);
+    // The same sources for Vite's dev server (started by its test).
+    viteDevApp = app("vite-dev", { ...shared(""), "index.html": join(HERE, "apps/index.html") });
     // webpack 5 through webpack-cli with no config: ./src/index.js → ./dist/main.js.
     const webpack = app("webpack", { ...shared("src/"), "src/index.js": join(HERE, "apps/app-main.js") });
     runRepoBin("webpack-cli/bin/cli.js", ["--mode", "production"], webpack);
@@ -123,7 +128,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     page.on("request", (r) => requests.push(new URL(r.url()).pathname));
     page.on("pageerror", (e) => errors.push(e.message));
     try {
-      await page.goto(server.origin + path);
+      await page.goto(path.startsWith("http") ? path : server.origin + path);
       const handle = await page.waitForFunction(
         () => (window as unknown as { __result?: unknown; __error?: string }).__result ?? (window as unknown as { __error?: string }).__error,
         undefined,
@@ -240,5 +245,47 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     const { report, requests } = await load<AppReport>("/apps/esbuild/dist/index.html");
     expectSameResults(report.page, reference.simd, "inline page");
     expect(wasmRequests(requests)).toEqual([]);
+  });
+
+  /** Runs Vite's dev server on `dir` (by its CLI, as users do) until `use` is done. */
+  async function withViteDev<T>(dir: string, use: (origin: string) => Promise<T>): Promise<T> {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const child = spawn(process.execPath, [join(REPO, "node_modules/vite/bin/vite.js"), "--port", String(port), "--strictPort", "--host", "127.0.0.1"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`vite dev did not start:\n${out}`)), 30_000);
+        const seen = (d: Buffer) => {
+          out += d.toString();
+          if (out.includes(`127.0.0.1:${port}`)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout.on("data", seen);
+        child.stderr.on("data", seen);
+        child.once("exit", (code) => reject(new Error(`vite dev exited with ${code}:\n${out}`)));
+      });
+      return await use(`http://127.0.0.1:${port}`);
+    } finally {
+      child.kill();
+    }
+  }
+
+  it("Vite's dev server: the HTML it serves for the moved .wasm is named; with optimizeDeps.exclude the page and worker match Node", async () => {
+    const broken = await withViteDev(viteDevApp, (origin) => load<never>(`${origin}/`).then(() => "loaded", (e: Error) => e.message));
+    expect(broken).toMatch(/returned an HTML page, not the wasm binary.*optimizeDeps: \{ exclude: \["fused-loss"\] \}/);
+    writeFileSync(join(viteDevApp, "vite.config.js"), 'export default { optimizeDeps: { exclude: ["fused-loss"] } };\n');
+    const { report } = await withViteDev(viteDevApp, (origin) => load<AppReport>(`${origin}/`));
+    expectSameResults(report.page, reference.simd, "vite dev page");
+    expectSameResults(report.worker!, reference.simd, "vite dev worker");
   });
 });

@@ -257,6 +257,13 @@ export class WasmProvider implements BackendProvider {
     try {
       if (isResponse(value)) {
         if (!value.ok) throw new Error(`fetching ${value.url || "the wasm"} failed: ${value.status} ${value.statusText}`.trimEnd());
+        // Dev servers answer a missing file with their index page.
+        if (value.headers.get("content-type")?.startsWith("text/html")) {
+          throw new Error(
+            `${value.url || "the URL"} returned an HTML page, not the wasm binary: the file is not served there ` +
+              `(Vite's dev server: add optimizeDeps: { exclude: ["fused-loss"] } to its config)`,
+          );
+        }
         // Streaming compilation needs the right MIME type; other servers get the buffered path.
         const streaming = typeof Response === "function" && value instanceof Response && typeof WebAssembly.compileStreaming === "function";
         if (streaming && value.headers.get("content-type")?.split(";")[0].trim() === "application/wasm") {
