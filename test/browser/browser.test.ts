@@ -92,6 +92,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
       [`${prefix}app-main.js`]: join(HERE, "apps/app-main.js"),
       [`${prefix}app-worker.js`]: join(HERE, "apps/app-worker.js"),
       [`${prefix}scenario.js`]: join(HERE, "scenario.js"),
+      [`${prefix}mulberry32.js`]: join(HERE, "mulberry32.js"),
     });
     // Vite 7, production build, no config file (--base: where the test server serves it).
     const vite = app("vite", { ...shared(""), "index.html": join(HERE, "apps/index.html") });
@@ -103,7 +104,11 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     runRepoBin("webpack-cli/bin/cli.js", ["--mode", "production"], webpack);
     writeFileSync(join(webpack, "dist/index.html"), '<!doctype html><meta charset="utf-8"><script src="./main.js"></script>\n');
     // esbuild on fused-loss/inline: bundling only, no loader for .wasm.
-    const inline = app("esbuild", { "main.js": join(HERE, "apps/inline-main.js"), "scenario.js": join(HERE, "scenario.js") });
+    const inline = app("esbuild", {
+      "main.js": join(HERE, "apps/inline-main.js"),
+      "scenario.js": join(HERE, "scenario.js"),
+      "mulberry32.js": join(HERE, "mulberry32.js"),
+    });
     const esbuild = await import("esbuild");
     await esbuild.build({ entryPoints: [join(inline, "main.js")], bundle: true, format: "esm", outfile: join(inline, "dist/main.js"), logLevel: "error" });
     writeFileSync(join(inline, "dist/index.html"), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>\n');

@@ -5,18 +5,7 @@
  * package's namespace rather than importing it, so each environment resolves "fused-loss"
  * its own way.
  */
-
-/** mulberry32: a small deterministic generator, the same sequence everywhere. */
-function generator(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./mulberry32.js";
 
 function logits(random, n, scale) {
   return Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale);
@@ -28,7 +17,7 @@ function plain(value) {
 
 /** Runs every case with the namespace `api` of fused-loss; returns plain JSON-able numbers. */
 export function runScenario(api) {
-  const random = generator(20240611);
+  const random = mulberry32(20240611);
   const N = 37;
   const C = 11;
   const input = { data: logits(random, N * C, 6), shape: [N, C] };
