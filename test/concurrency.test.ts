@@ -7,61 +7,9 @@ import { Worker } from "node:worker_threads";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { apiTarget, buildCeCase, prng, randomCeSpec } from "./random-cases.js";
+import { makeJobs, prng, runJob, type Job, type LossApi, type Result } from "./random-cases.js";
 
 const DIST = fileURLToPath(new URL("../dist/index.js", import.meta.url));
-
-type LossName = "CrossEntropyLoss" | "NLLLoss" | "FocalLoss" | "SigmoidFocalLoss" | "BCEWithLogitsLoss" | "BCELoss";
-interface Job {
-  loss: LossName;
-  options: Record<string, unknown>;
-  input: { data: Float32Array; shape: number[] };
-  target: unknown;
-  gradOutput?: number | Float32Array;
-}
-interface Result {
-  loss: number | Float32Array;
-  grad: Float32Array;
-}
-
-/** A mixed list of jobs over every loss (deterministic). */
-function makeJobs(count: number, seed: number): Job[] {
-  const rand = prng(seed);
-  const jobs: Job[] = [];
-  const backends = ["simd", "scalar", "js"];
-  for (let i = 0; i < count; i++) {
-    const backend = backends[i % 3];
-    const kind = i % 6;
-    if (kind < 2) {
-      const c = buildCeCase(randomCeSpec(rand, 20_000));
-      jobs.push({ loss: "CrossEntropyLoss", options: { ...c.options, backend }, input: { data: c.input, shape: c.shape }, target: apiTarget(c), gradOutput: c.gradOutput });
-      continue;
-    }
-    const n = 1 + Math.floor(rand() * 40);
-    const C = 2 + Math.floor(rand() * 40);
-    const logits = Float32Array.from({ length: n * C }, () => (rand() - 0.5) * 20);
-    const classes = Int32Array.from({ length: n }, () => Math.floor(rand() * C));
-    const soft = Float32Array.from({ length: n * C }, () => rand());
-    const reduction = (["none", "mean", "sum"] as const)[i % 3];
-    const gradOutput = reduction === "none" ? Float32Array.from({ length: kind >= 4 ? n * C : n }, () => rand() - 0.5) : 0.5;
-    const input = { data: logits, shape: [n, C] };
-    if (kind === 2) jobs.push({ loss: i % 12 < 6 ? "NLLLoss" : "FocalLoss", options: { reduction, backend }, input, target: classes, gradOutput: reduction === "none" ? gradOutput.slice(0, n) : gradOutput });
-    else if (kind === 3) jobs.push({ loss: "FocalLoss", options: { reduction, gamma: 1.5, backend }, input, target: classes, gradOutput: reduction === "none" ? (gradOutput as Float32Array).slice(0, n) : gradOutput });
-    else if (kind === 4) jobs.push({ loss: i % 12 < 6 ? "BCEWithLogitsLoss" : "SigmoidFocalLoss", options: { reduction, backend }, input, target: { data: soft, shape: [n, C] }, gradOutput });
-    else jobs.push({ loss: "BCELoss", options: { reduction, backend }, input: { data: soft.map((v) => v * 0.98 + 0.01), shape: [n, C] }, target: { data: logits.map((v) => (v > 0 ? 1 : 0)), shape: [n, C] }, gradOutput });
-  }
-  return jobs;
-}
-
-type Api = Record<string, new (options: unknown) => { forwardBackward(i: unknown, t: unknown, o: unknown): Result }> & {
-  configure(c: { workspaceBytes: number }): void;
-};
-
-function runJob(api: Api, job: Job): Result {
-  const loss = new api[job.loss](job.options);
-  const r = loss.forwardBackward({ data: job.input.data.slice(), shape: job.input.shape }, job.target, { gradOutput: job.gradOutput });
-  return { loss: r.loss, grad: r.grad };
-}
 
 /** The worker: loads dist/ as a user would, runs the jobs it is sent, returns the results. */
 const WORKER = `
@@ -111,10 +59,10 @@ function expectIdentical(actual: Result[], expected: Result[], what: string): vo
 }
 
 describe.skipIf(!existsSync(DIST))("concurrency (dist/)", () => {
-  const jobs = makeJobs(180, 42);
+  const jobs = makeJobs(120, 42, 8000);
 
   it("interleaved calls on many instances equal a serial run", async () => {
-    const api = (await import(pathToFileURL(DIST).href)) as Api;
+    const api = (await import(pathToFileURL(DIST).href)) as LossApi;
     const serial = jobs.map((job) => runJob(api, job));
     // One instance per job, created up front, called in a shuffled order, twice.
     const instances = jobs.map((job) => new api[job.loss](job.options));
@@ -144,7 +92,7 @@ describe.skipIf(!existsSync(DIST))("concurrency (dist/)", () => {
   });
 
   it("worker_threads in parallel (default and small workspace caps) equal a serial run", async () => {
-    const api = (await import(pathToFileURL(DIST).href)) as Api;
+    const api = (await import(pathToFileURL(DIST).href)) as LossApi;
     const serial = jobs.map((job) => runJob(api, job));
     const workers = await Promise.all([startWorker(), startWorker(8192), startWorker(65536)]);
     try {

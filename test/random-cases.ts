@@ -176,3 +176,62 @@ export function randomCeSpec(rand: () => number, maxElements: number): CeSpec {
     container: pick(["int32", "bigint64", "array", "shaped-int32"] as const),
   };
 }
+
+/** Jobs for every loss (the concurrency test and the soak script), as plain data a worker can receive. */
+export type LossName = "CrossEntropyLoss" | "NLLLoss" | "FocalLoss" | "SigmoidFocalLoss" | "BCEWithLogitsLoss" | "BCELoss";
+export interface Job {
+  loss: LossName;
+  options: Record<string, unknown>;
+  input: { data: Float32Array; shape: number[] };
+  target: unknown;
+  gradOutput?: number | Float32Array;
+}
+export interface Result {
+  loss: number | Float32Array;
+  grad: Float32Array;
+}
+
+/** A mixed list of jobs over every loss (deterministic), inputs of at most about `maxElements`. */
+export function makeJobs(count: number, seed: number, maxElements = 20_000, backends = ["simd", "scalar", "js"]): Job[] {
+  const rand = prng(seed);
+  const jobs: Job[] = [];
+  for (let i = 0; i < count; i++) {
+    const backend = backends[i % backends.length];
+    const kind = i % 6;
+    if (kind < 2) {
+      const c = buildCeCase(randomCeSpec(rand, maxElements));
+      jobs.push({ loss: "CrossEntropyLoss", options: { ...c.options, backend }, input: { data: c.input, shape: c.shape }, target: apiTarget(c), gradOutput: c.gradOutput });
+      continue;
+    }
+    // The other losses: (n, C) inputs, class indices or per-element targets.
+    const C = 2 + Math.floor(rand() * 40);
+    const n = 1 + Math.floor(rand() * Math.min(400, Math.max(1, maxElements / C)));
+    const logits = Float32Array.from({ length: n * C }, () => (rand() - 0.5) * 20);
+    const classes = Int32Array.from({ length: n }, () => Math.floor(rand() * C));
+    const soft = Float32Array.from({ length: n * C }, () => rand());
+    const reduction = (["none", "mean", "sum"] as const)[i % 3];
+    const elementwise = kind >= 4;
+    const gradOutput = reduction === "none" ? Float32Array.from({ length: elementwise ? n * C : n }, () => rand() - 0.5) : 0.5;
+    const input = { data: logits, shape: [n, C] };
+    const options = { reduction, backend };
+    if (kind === 2) jobs.push({ loss: i % 12 < 6 ? "NLLLoss" : "FocalLoss", options, input, target: classes, gradOutput });
+    else if (kind === 3) jobs.push({ loss: "FocalLoss", options: { ...options, gamma: 1.5, ignoreIndex: 0 }, input, target: classes, gradOutput });
+    else if (kind === 4) jobs.push({ loss: i % 12 < 6 ? "BCEWithLogitsLoss" : "SigmoidFocalLoss", options, input, target: { data: soft, shape: [n, C] }, gradOutput });
+    else {
+      const probabilities = soft.map((v) => v * 0.98 + 0.01);
+      jobs.push({ loss: "BCELoss", options, input: { data: probabilities, shape: [n, C] }, target: { data: logits.map((v) => (v > 0 ? 1 : 0)), shape: [n, C] }, gradOutput });
+    }
+  }
+  return jobs;
+}
+
+export type LossApi = Record<string, new (options: unknown) => { forwardBackward(i: unknown, t: unknown, o: unknown): Result }> & {
+  configure(c: { workspaceBytes: number }): void;
+};
+
+export function runJob(api: LossApi, job: Job): Result {
+  const loss = new api[job.loss](job.options);
+  const r = loss.forwardBackward({ data: job.input.data.slice(), shape: job.input.shape }, job.target, { gradOutput: job.gradOutput });
+  return { loss: r.loss, grad: r.grad };
+}
+

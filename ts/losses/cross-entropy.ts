@@ -101,7 +101,10 @@ export class CrossEntropyLoss extends LossBase {
       args.grad = gradBuffer(OWNER, backward.gradInput, input.data.length, input.data, others);
     }
     const sum = layout.classes === 0 ? this.noClasses(kind, losses) : this.kernels().crossEntropy(args);
-    return { loss: reduce(this.reduction, sum, denominator, losses), grad: args.grad };
+    // With no target weight at all, PyTorch's 'mean' is NaN (its nll term is 0/0) even when
+    // the smoothing term is not 0.
+    const reducedSum = kind === "index" && denominator === 0 ? NaN : sum;
+    return { loss: reduce(this.reduction, reducedSum, denominator, losses), grad: args.grad };
   }
 
   /**
