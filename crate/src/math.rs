@@ -22,7 +22,8 @@ const EXP_CLAMP_HI: f32 = 89.0;
 /// -103.97, +Infinity above 88.72, NaN for NaN.
 #[inline(always)]
 pub fn exp(x: F32x4) -> F32x4 {
-    let xc = x.min(F32x4::splat(EXP_CLAMP_HI)).max(F32x4::splat(EXP_UNDERFLOW));
+    // pmin/pmax (one instruction each) keep a NaN `x`, which then propagates to the result.
+    let xc = x.pmin(F32x4::splat(EXP_CLAMP_HI)).pmax(F32x4::splat(EXP_UNDERFLOW));
     let n = xc.mul(F32x4::splat(LOG2E)).round();
     let r = xc
         .sub(n.mul(F32x4::splat(LN2_HI)))

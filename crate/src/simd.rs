@@ -16,6 +16,7 @@ mod imp {
     pub struct Mask(v128);
 
     impl F32x4 {
+        pub const ZERO: Self = Self(f32x4(0.0, 0.0, 0.0, 0.0));
         #[inline(always)]
         pub fn splat(x: f32) -> Self {
             Self(f32x4_splat(x))
@@ -116,11 +117,24 @@ mod imp {
                 i32x4_extract_lane::<3>(v),
             ]
         }
-        /// `2^n` for each lane of `n` in `-126..=127`, built in the exponent field.
+        /// `2^n` for each lane of `n` in `-126..=127` (integral), built in the exponent field.
+        /// `n + 1.5·2^23` holds `n` in its low mantissa bits, which avoids the saturating
+        /// float→int conversion (several instructions on x86).
         #[inline(always)]
         pub fn pow2i(self) -> Self {
-            let n = i32x4_trunc_sat_f32x4(self.0);
-            Self(i32x4_shl(i32x4_add(n, i32x4_splat(127)), 23))
+            let biased = f32x4_add(self.0, f32x4_splat(super::POW2I_MAGIC));
+            Self(i32x4_shl(i32x4_sub(biased, i32x4_splat(super::POW2I_OFFSET)), 23))
+        }
+        /// `o < self ? o : self` (wasm `pmin`, one x86 instruction): a NaN in `self` is kept,
+        /// a NaN in `o` is not.
+        #[inline(always)]
+        pub fn pmin(self, o: Self) -> Self {
+            Self(f32x4_pmin(self.0, o.0))
+        }
+        /// `self < o ? o : self` (wasm `pmax`): a NaN in `self` is kept, a NaN in `o` is not.
+        #[inline(always)]
+        pub fn pmax(self, o: Self) -> Self {
+            Self(f32x4_pmax(self.0, o.0))
         }
         /// Splits positive finite normal lanes into (exponent as f32, mantissa in [1, 2)).
         #[inline(always)]
@@ -154,6 +168,11 @@ mod imp {
         #[inline(always)]
         pub fn select(self, yes: F32x4, no: F32x4) -> F32x4 {
             F32x4(v128_bitselect(yes.0, no.0, self.0))
+        }
+        /// `v` with the lanes of this mask set to +0 (one `andnot`, cheaper than `select`).
+        #[inline(always)]
+        pub fn zero_where(self, v: F32x4) -> F32x4 {
+            F32x4(v128_andnot(v.0, self.0))
         }
         #[inline(always)]
         pub fn or(self, o: Self) -> Self {
@@ -205,6 +224,7 @@ mod imp {
     }
 
     impl F32x4 {
+        pub const ZERO: Self = Self([0.0; 4]);
         #[inline(always)]
         pub fn splat(x: f32) -> Self {
             Self([x; 4])
@@ -288,7 +308,16 @@ mod imp {
         }
         #[inline(always)]
         pub fn pow2i(self) -> Self {
-            Self(map(self.0, |n| f32::from_bits(((n as i32 + 127) as u32) << 23)))
+            let f = |n: f32| f32::from_bits((n + super::POW2I_MAGIC).to_bits().wrapping_sub(super::POW2I_OFFSET as u32) << 23);
+            Self(map(self.0, f))
+        }
+        #[inline(always)]
+        pub fn pmin(self, o: Self) -> Self {
+            Self(zip(self.0, o.0, |a, b| if b < a { b } else { a }))
+        }
+        #[inline(always)]
+        pub fn pmax(self, o: Self) -> Self {
+            Self(zip(self.0, o.0, |a, b| if a < b { b } else { a }))
         }
         #[inline(always)]
         pub fn frexp_normal(self) -> (Self, Self) {
@@ -312,6 +341,10 @@ mod imp {
         #[inline(always)]
         pub fn first(n: usize) -> Self {
             Mask([0 < n, 1 < n, 2 < n, 3 < n])
+        }
+        #[inline(always)]
+        pub fn zero_where(self, v: F32x4) -> F32x4 {
+            self.select(F32x4::splat(0.0), v)
         }
         #[inline(always)]
         pub fn select(self, yes: F32x4, no: F32x4) -> F32x4 {
@@ -342,6 +375,11 @@ mod imp {
 }
 
 pub use imp::{F32x4, Mask};
+
+/// `pow2i`: `bits(n + 1.5·2^23) = 0x4B40_0000 + n` for integral `|n| < 2^22`, and the
+/// exponent field wants `n + 127`.
+const POW2I_MAGIC: f32 = 12_582_912.0;
+const POW2I_OFFSET: i32 = 0x4B40_0000 - 127;
 
 /// True when this build runs the hand-written SIMD128 path.
 pub const SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));

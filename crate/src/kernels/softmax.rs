@@ -12,7 +12,6 @@
 //! sums it returns the position's loss and the three gradient coefficients.
 
 use super::{check_len, KernelError, Layout, Upstream};
-use crate::math;
 use crate::simd::{max_nan, F32x4, Mask};
 
 /// At most this many blocks per position; larger rows get larger blocks.
@@ -152,20 +151,24 @@ pub fn sweep(
             };
             let mut s = 0;
             while s < layout.inner {
-                let lanes = (layout.inner - s).min(4);
+                let remaining = layout.inner - s;
+                let wide = remaining >= TILE;
+                let lanes = if wide { TILE } else { remaining.min(4) };
                 let first = n * layout.inner + s;
-                let mut tile_targets = [None; 4];
-                let mut tile_g = [0.0f32; 4];
+                let mut tile_targets = [None; TILE];
+                let mut tile_g = [0.0f32; TILE];
                 for l in 0..lanes {
                     if let Some(t) = &targets {
                         tile_targets[l] = t.at(first + l, c)?;
                     }
                     tile_g[l] = upstream.at(first + l);
                 }
-                let tile_losses = if grad {
-                    spatial_tile::<true>(sample, layout.inner, s, lanes, &tile_targets, mass, y, &tile_g, first, finish)
-                } else {
-                    spatial_tile::<false>(sample, layout.inner, s, lanes, &tile_targets, mass, y, &tile_g, first, finish)
+                let (inner, t, g) = (layout.inner, &tile_targets, &tile_g);
+                let tile_losses = match (grad, wide) {
+                    (true, true) => spatial_tile::<true, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish),
+                    (true, false) => spatial_tile::<true, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish),
+                    (false, true) => spatial_tile::<false, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish),
+                    (false, false) => spatial_tile::<false, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish),
                 };
                 for (l, &loss) in tile_losses.iter().enumerate().take(lanes) {
                     if let Some(out) = losses.as_deref_mut() {
@@ -178,6 +181,31 @@ pub fn sweep(
         }
     }
     Ok(acc)
+}
+
+/// Below this, `exp` of a shifted logit is flushed to 0 (the smallest normal float is
+/// `exp(-87.34)`; a denormal term changes no sum of exponentials that holds a 1).
+const EXP_FLUSH: f32 = -87.0;
+
+/// `e^d` for the shifted logits of the sweep, `d = x - ref <= 0` (or NaN): the Cephes
+/// polynomial of [`crate::math::exp`] (same 2-ulp accuracy for results above `e^-87`) without
+/// what `d <= 0` makes unnecessary (the overflow clamp and the two-step scaling that
+/// denormal results need): 0 below -87 and at -Infinity, NaN for NaN.
+#[inline(always)]
+fn exp_shifted(d: F32x4) -> F32x4 {
+    // pmax keeps a NaN `d`; the clamp keeps 2^n in the normal range for any `d`.
+    let dc = d.pmax(F32x4::splat(EXP_FLUSH - 1.0));
+    let n = dc.mul(F32x4::splat(core::f32::consts::LOG2_E)).round();
+    let r = dc.sub(n.mul(F32x4::splat(0.693_359_4))).sub(n.mul(F32x4::splat(-2.121_944_4e-4)));
+    let r2 = r.mul(r);
+    let mut p = F32x4::splat(1.987_569_1e-4);
+    p = p.mul(r).add(F32x4::splat(1.398_199_9e-3));
+    p = p.mul(r).add(F32x4::splat(8.333_452e-3));
+    p = p.mul(r).add(F32x4::splat(4.166_579_6e-2));
+    p = p.mul(r).add(F32x4::splat(1.666_666_5e-1));
+    p = p.mul(r).add(F32x4::splat(5.000_000_1e-1));
+    let y = p.mul(r2).add(r).add(F32x4::splat(1.0));
+    d.lt(F32x4::splat(EXP_FLUSH)).zero_where(y.mul(n.pow2i()))
 }
 
 /// Block statistics of one position (one lane in the spatial layout).
@@ -207,7 +235,7 @@ fn combine(blocks: &[BlockStats], factors: &mut [f64]) -> Stats {
     let max = blocks.iter().fold(f32::NEG_INFINITY, |m, b| max_nan(m, b.max)) as f64;
     let mut sum = 0.0f64;
     for (f, b) in factors.iter_mut().zip(blocks) {
-        *f = (b.reference as f64 - max).exp();
+        *f = block_scale(b.reference, max);
         sum += b.sum_exp as f64 * *f;
     }
     let lse = max + sum.ln();
@@ -221,6 +249,28 @@ fn combine(blocks: &[BlockStats], factors: &mut [f64]) -> Stats {
         *f /= sum;
     }
     Stats { lse, cross, mass }
+}
+
+/// `exp(reference - max)`: exactly 1 for the block holding a finite max, so the common
+/// one-block position needs no `exp`.
+#[inline(always)]
+fn block_scale(reference: f32, max: f64) -> f64 {
+    if reference as f64 == max && max.is_finite() {
+        1.0
+    } else {
+        (reference as f64 - max).exp()
+    }
+}
+
+/// [`combine`] for a position whose classes form one block (bit-identical to it).
+#[inline(always)]
+fn combine_single(b: &BlockStats) -> (Stats, f64) {
+    let max = b.max as f64;
+    let f = block_scale(b.reference, max);
+    let sum = b.sum_exp as f64 * f;
+    let lse = max + sum.ln();
+    let cross = b.mass as f64 * (lse - b.reference as f64) - b.mass_x as f64;
+    (Stats { lse, cross, mass: b.mass as f64 }, f / sum)
 }
 
 /// `a · exp(ref - M) / S`. With `a = 0` (no gradient for this position) it is 0 even where
@@ -244,46 +294,243 @@ fn block_len(total: usize, minimum: usize) -> usize {
     minimum.max(needed.next_multiple_of(4))
 }
 
-/// Mass of four consecutive classes `c..c+4` of a row.
-#[inline(always)]
-fn row_mass(mass: Mass, y: &[f32], c: usize, inv_c: f32) -> F32x4 {
-    match mass {
-        Mass::None => F32x4::splat(0.0),
-        Mass::Weight(None) => F32x4::splat(1.0),
-        Mass::Weight(Some(w)) => F32x4::load(&w[c..]),
-        Mass::Prob { weight, smoothing, .. } => {
-            let yv = F32x4::load(&y[c..]);
-            let q = yv.mul(F32x4::splat(1.0 - smoothing)).add(F32x4::splat(smoothing * inv_c));
-            match weight {
-                Some(w) => q.mul(F32x4::load(&w[c..])),
-                None => q,
-            }
+/// The class mass `q` of four lanes, one implementation per [`Mass`] kind so that the hot
+/// loops are compiled without a `match` or a dead mass computation inside.
+trait Source: Copy {
+    /// False when no mass sums are needed (the loops skip them entirely).
+    const ACTIVE: bool;
+    /// Row layout: classes `c..c+4` of the row.
+    fn row(self, c: usize) -> F32x4;
+    /// Row layout: the first `n < 4` classes from `c`, 0 in the other lanes.
+    fn row_partial(self, c: usize, n: usize) -> F32x4;
+    /// Spatial layout: class `k` of a tile's lanes, whose elements start at `at` in the sample.
+    fn plane(self, k: usize, at: usize, lanes: usize) -> F32x4;
+}
+
+#[derive(Clone, Copy)]
+struct NoMass;
+impl Source for NoMass {
+    const ACTIVE: bool = false;
+    #[inline(always)]
+    fn row(self, _: usize) -> F32x4 {
+        F32x4::splat(0.0)
+    }
+    #[inline(always)]
+    fn row_partial(self, _: usize, _: usize) -> F32x4 {
+        F32x4::splat(0.0)
+    }
+    #[inline(always)]
+    fn plane(self, _: usize, _: usize, _: usize) -> F32x4 {
+        F32x4::splat(0.0)
+    }
+}
+
+/// `q_c = 1` (label smoothing without weights).
+#[derive(Clone, Copy)]
+struct Ones;
+impl Source for Ones {
+    const ACTIVE: bool = true;
+    #[inline(always)]
+    fn row(self, _: usize) -> F32x4 {
+        F32x4::splat(1.0)
+    }
+    #[inline(always)]
+    fn row_partial(self, _: usize, n: usize) -> F32x4 {
+        Mask::first(n).select(F32x4::splat(1.0), F32x4::splat(0.0))
+    }
+    #[inline(always)]
+    fn plane(self, _: usize, _: usize, _: usize) -> F32x4 {
+        F32x4::splat(1.0)
+    }
+}
+
+/// `q_c = weight[c]`.
+#[derive(Clone, Copy)]
+struct Weights<'a>(&'a [f32]);
+impl Source for Weights<'_> {
+    const ACTIVE: bool = true;
+    #[inline(always)]
+    fn row(self, c: usize) -> F32x4 {
+        F32x4::load(&self.0[c..])
+    }
+    #[inline(always)]
+    fn row_partial(self, c: usize, n: usize) -> F32x4 {
+        F32x4::load_partial(&self.0[c..], n, 0.0)
+    }
+    #[inline(always)]
+    fn plane(self, k: usize, _: usize, _: usize) -> F32x4 {
+        F32x4::splat(self.0[k])
+    }
+}
+
+/// `q_c = weight[c]·((1 - ε)·y_c + ε/C)`, `y` being this row's (or sample's) probabilities.
+#[derive(Clone, Copy)]
+struct Probs<'a> {
+    y: &'a [f32],
+    weight: Option<&'a [f32]>,
+    keep: F32x4,
+    spread: F32x4,
+}
+impl<'a> Probs<'a> {
+    #[inline(always)]
+    fn new(y: &'a [f32], weight: Option<&'a [f32]>, smoothing: f32, inv_c: f32) -> Self {
+        Self { y, weight, keep: F32x4::splat(1.0 - smoothing), spread: F32x4::splat(smoothing * inv_c) }
+    }
+}
+impl Source for Probs<'_> {
+    const ACTIVE: bool = true;
+    #[inline(always)]
+    fn row(self, c: usize) -> F32x4 {
+        let q = F32x4::load(&self.y[c..]).mul(self.keep).add(self.spread);
+        match self.weight {
+            Some(w) => q.mul(F32x4::load(&w[c..])),
+            None => q,
+        }
+    }
+    #[inline(always)]
+    fn row_partial(self, c: usize, n: usize) -> F32x4 {
+        let q = F32x4::load_partial(&self.y[c..], n, 0.0).mul(self.keep).add(self.spread);
+        let q = match self.weight {
+            Some(w) => q.mul(F32x4::load_partial(&w[c..], n, 0.0)),
+            None => q,
+        };
+        Mask::first(n).select(q, F32x4::splat(0.0))
+    }
+    #[inline(always)]
+    fn plane(self, k: usize, at: usize, lanes: usize) -> F32x4 {
+        let q = F32x4::load_first(&self.y[at..], lanes, 0.0).mul(self.keep).add(self.spread);
+        match self.weight {
+            Some(w) => q.mul(F32x4::splat(w[k])),
+            None => q,
         }
     }
 }
 
-/// As [`row_mass`] for the last `n < 4` classes of a row (other lanes 0).
-#[inline(always)]
-fn row_mass_partial(mass: Mass, y: &[f32], c: usize, n: usize, inv_c: f32) -> F32x4 {
-    let q = match mass {
-        Mass::None => return F32x4::splat(0.0),
-        Mass::Weight(None) => F32x4::splat(1.0),
-        Mass::Weight(Some(w)) => F32x4::load_partial(&w[c..], n, 0.0),
-        Mass::Prob { weight, smoothing, .. } => {
-            let yv = F32x4::load_partial(&y[c..], n, 0.0);
-            let q = yv.mul(F32x4::splat(1.0 - smoothing)).add(F32x4::splat(smoothing * inv_c));
-            match weight {
-                Some(w) => q.mul(F32x4::load_partial(&w[c..], n, 0.0)),
-                None => q,
+/// Calls `$body` with `$s` bound to the [`Source`] of `$mass` (`$y`: this row's or sample's
+/// probabilities). One `match` per block, outside the loops.
+macro_rules! with_source {
+    ($mass:expr, $y:expr, $inv_c:expr, |$s:ident| $body:expr) => {
+        match $mass {
+            Mass::None => {
+                let $s = NoMass;
+                $body
+            }
+            Mass::Weight(None) => {
+                let $s = Ones;
+                $body
+            }
+            Mass::Weight(Some(w)) => {
+                let $s = Weights(w);
+                $body
+            }
+            Mass::Prob { weight, smoothing, .. } => {
+                let $s = Probs::new($y, weight, smoothing, $inv_c);
+                $body
             }
         }
     };
-    Mask::first(n).select(q, F32x4::splat(0.0))
+}
+
+/// Pass 1 over a block of a row (`xs` = classes `start..` of the row): max, `e = exp(x - ref)`
+/// (stored over `xs` when `GRAD`), `Σe` and the mass sums.
+#[inline(never)]
+fn reduce_row_block<const GRAD: bool>(xs: &mut [f32], start: usize, mass: Mass, y: &[f32], inv_c: f32) -> BlockStats {
+    with_source!(mass, y, inv_c, |s| reduce_row_block_with::<GRAD, _>(xs, start, s))
 }
 
 #[inline(always)]
-fn has_mass(mass: Mass) -> bool {
-    !matches!(mass, Mass::None)
+fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: &mut [f32], start: usize, src: S) -> BlockStats {
+    let max = block_max(xs);
+    let reference = reference_of(max);
+    let r = F32x4::splat(reference);
+    let zero = F32x4::splat(0.0);
+    // Two independent exp chains and accumulators per step, for instruction-level parallelism.
+    let (mut sum0, mut sum1) = (zero, zero);
+    let (mut mass_x, mut mass_sum) = (zero, zero);
+    let mut c = start;
+    let mut pairs = xs.chunks_exact_mut(8);
+    for ch in &mut pairs {
+        let (lo, hi) = ch.split_at_mut(4);
+        let d0 = F32x4::load(lo).sub(r);
+        let d1 = F32x4::load(hi).sub(r);
+        let e0 = exp_shifted(d0);
+        let e1 = exp_shifted(d1);
+        if GRAD {
+            e0.store(lo);
+            e1.store(hi);
+        }
+        sum0 = sum0.add(e0);
+        sum1 = sum1.add(e1);
+        if S::ACTIVE {
+            let q0 = src.row(c);
+            let q1 = src.row(c + 4);
+            mass_x = mass_x.add(q0.mul(d0)).add(q1.mul(d1));
+            mass_sum = mass_sum.add(q0).add(q1);
+        }
+        c += 8;
+    }
+    let rest = pairs.into_remainder();
+    let (quad, tail) = rest.split_at_mut(rest.len().min(4));
+    if quad.len() == 4 {
+        let d = F32x4::load(quad).sub(r);
+        let e = exp_shifted(d);
+        if GRAD {
+            e.store(quad);
+        }
+        sum0 = sum0.add(e);
+        if S::ACTIVE {
+            let q = src.row(c);
+            mass_x = mass_x.add(q.mul(d));
+            mass_sum = mass_sum.add(q);
+        }
+        c += 4;
+    }
+    let n = if quad.len() == 4 { tail.len() } else { quad.len() };
+    if n > 0 {
+        let part = if quad.len() == 4 { tail } else { quad };
+        // Padding lanes hold the reference: exp(0) = 1, masked out of the sum.
+        let d = F32x4::load_partial(part, n, reference).sub(r);
+        let e = Mask::first(n).select(exp_shifted(d), zero);
+        if GRAD {
+            e.store_partial(part, n);
+        }
+        sum1 = sum1.add(e);
+        if S::ACTIVE {
+            let q = src.row_partial(c, n);
+            mass_x = mass_x.add(q.mul(d));
+            mass_sum = mass_sum.add(q);
+        }
+    }
+    BlockStats { max, reference, sum_exp: sum0.add(sum1).hsum(), mass_x: mass_x.hsum(), mass: mass_sum.hsum() }
+}
+
+/// Pass 2 over a block of a row: `grad = e·a - b·q` over the stored exponentials.
+#[inline(never)]
+fn grad_row_block(xs: &mut [f32], start: usize, mass: Mass, y: &[f32], inv_c: f32, a: f32, b: f32) {
+    with_source!(mass, y, inv_c, |s| grad_row_block_with(xs, start, s, F32x4::splat(a), F32x4::splat(b)))
+}
+
+#[inline(always)]
+fn grad_row_block_with<S: Source>(xs: &mut [f32], start: usize, src: S, a: F32x4, b: F32x4) {
+    let mut c = start;
+    let mut quads = xs.chunks_exact_mut(4);
+    for ch in &mut quads {
+        let mut g = F32x4::load(ch).mul(a);
+        if S::ACTIVE {
+            g = g.sub(b.mul(src.row(c)));
+        }
+        g.store(ch);
+        c += 4;
+    }
+    let tail = quads.into_remainder();
+    let n = tail.len();
+    if n > 0 {
+        let mut g = F32x4::load_partial(tail, n, 0.0).mul(a);
+        if S::ACTIVE {
+            g = g.sub(b.mul(src.row_partial(c, n)));
+        }
+        g.store_partial(tail, n);
+    }
 }
 
 /// One `(C)` row. Returns the loss; writes the gradient over `x` when `GRAD`.
@@ -300,81 +547,36 @@ fn row<const GRAD: bool>(
     let c = x.len();
     let inv_c = 1.0 / c as f32;
     let x_t = target.map_or(f32::NAN, |t| x[t]);
-    let block = block_len(c, ROW_BLOCK);
-    let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
-    let n_blocks = c.div_ceil(block);
-    let with_mass = has_mass(mass);
-    for (j, stats) in blocks.iter_mut().enumerate().take(n_blocks) {
-        let start = j * block;
-        let xs = &mut x[start..(start + block).min(c)];
-        let max = block_max(xs);
-        let reference = reference_of(max);
-        let r = F32x4::splat(reference);
-        let mut sum = F32x4::splat(0.0);
-        let mut mass_x = F32x4::splat(0.0);
-        let mut mass_sum = F32x4::splat(0.0);
-        let full = xs.len() / 4 * 4;
-        let mut k = 0;
-        while k < full {
-            let v = F32x4::load(&xs[k..]);
-            let d = v.sub(r);
-            let e = math::exp(d);
-            if GRAD {
-                e.store(&mut xs[k..]);
-            }
-            sum = sum.add(e);
-            if with_mass {
-                let q = row_mass(mass, y, start + k, inv_c);
-                mass_x = mass_x.add(q.mul(d));
-                mass_sum = mass_sum.add(q);
-            }
-            k += 4;
+    let co = if c <= ROW_BLOCK {
+        // The common case: one block, no per-block arrays, no f64 `exp`.
+        let block = reduce_row_block::<GRAD>(x, 0, mass, y, inv_c);
+        let (stats, factor) = combine_single(&block);
+        let co = finish.finish(position, target, x_t, &stats, g);
+        if GRAD {
+            grad_row_block(x, 0, mass, y, inv_c, scaled_factor(co.a, factor), co.b_mass);
         }
-        let rest = xs.len() - full;
-        if rest > 0 {
-            let v = F32x4::load_partial(&xs[full..], rest, reference);
-            let d = v.sub(r);
-            let e = Mask::first(rest).select(math::exp(d), F32x4::splat(0.0));
-            if GRAD {
-                e.store_partial(&mut xs[full..], rest);
-            }
-            sum = sum.add(e);
-            if with_mass {
-                let q = row_mass_partial(mass, y, start + full, rest, inv_c);
-                mass_x = mass_x.add(q.mul(d));
-                mass_sum = mass_sum.add(q);
-            }
-        }
-        *stats = BlockStats { max, reference, sum_exp: sum.hsum(), mass_x: mass_x.hsum(), mass: mass_sum.hsum() };
-    }
-    let mut factors = [0.0f64; MAX_BLOCKS];
-    let stats = combine(&blocks[..n_blocks], &mut factors[..n_blocks]);
-    let co = finish.finish(position, target, x_t, &stats, g);
-    if GRAD {
-        let b = F32x4::splat(co.b_mass);
-        for (j, factor) in factors.iter().enumerate().take(n_blocks) {
+        co
+    } else {
+        let block = block_len(c, ROW_BLOCK);
+        let n_blocks = c.div_ceil(block);
+        let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
+        for (j, stats) in blocks.iter_mut().enumerate().take(n_blocks) {
             let start = j * block;
-            let xs = &mut x[start..(start + block).min(c)];
-            let a = F32x4::splat(scaled_factor(co.a, *factor));
-            let full = xs.len() / 4 * 4;
-            let mut k = 0;
-            while k < full {
-                let mut gv = F32x4::load(&xs[k..]).mul(a);
-                if with_mass {
-                    gv = gv.sub(b.mul(row_mass(mass, y, start + k, inv_c)));
-                }
-                gv.store(&mut xs[k..]);
-                k += 4;
-            }
-            let rest = xs.len() - full;
-            if rest > 0 {
-                let mut gv = F32x4::load_partial(&xs[full..], rest, 0.0).mul(a);
-                if with_mass {
-                    gv = gv.sub(b.mul(row_mass_partial(mass, y, start + full, rest, inv_c)));
-                }
-                gv.store_partial(&mut xs[full..], rest);
+            *stats = reduce_row_block::<GRAD>(&mut x[start..(start + block).min(c)], start, mass, y, inv_c);
+        }
+        let mut factors = [0.0f64; MAX_BLOCKS];
+        let stats = combine(&blocks[..n_blocks], &mut factors[..n_blocks]);
+        let co = finish.finish(position, target, x_t, &stats, g);
+        if GRAD {
+            for (j, factor) in factors.iter().enumerate().take(n_blocks) {
+                let start = j * block;
+                let xs = &mut x[start..(start + block).min(c)];
+                grad_row_block(xs, start, mass, y, inv_c, scaled_factor(co.a, *factor), co.b_mass);
             }
         }
+        co
+    };
+    if GRAD {
         if let Some(t) = target {
             x[t] -= co.b_target;
         }
@@ -382,172 +584,299 @@ fn row<const GRAD: bool>(
     co.loss
 }
 
-/// NaN-propagating max of a block, four accumulators wide.
+/// Max of a block, four accumulators wide. `pmax` (one instruction) drops NaN: a NaN logit
+/// still makes its position's sum of exponentials, and so every result, NaN.
 #[inline(always)]
 fn block_max(xs: &[f32]) -> f32 {
     let mut m = [F32x4::splat(f32::NEG_INFINITY); 4];
     let mut chunks = xs.chunks_exact(16);
     for ch in &mut chunks {
-        m[0] = m[0].max(F32x4::load(&ch[0..]));
-        m[1] = m[1].max(F32x4::load(&ch[4..]));
-        m[2] = m[2].max(F32x4::load(&ch[8..]));
-        m[3] = m[3].max(F32x4::load(&ch[12..]));
+        m[0] = m[0].pmax(F32x4::load(&ch[0..4]));
+        m[1] = m[1].pmax(F32x4::load(&ch[4..8]));
+        m[2] = m[2].pmax(F32x4::load(&ch[8..12]));
+        m[3] = m[3].pmax(F32x4::load(&ch[12..16]));
     }
     let rest = chunks.remainder();
     let mut quads = rest.chunks_exact(4);
     for ch in &mut quads {
-        m[0] = m[0].max(F32x4::load(ch));
+        m[0] = m[0].pmax(F32x4::load(ch));
     }
     let tail = quads.remainder();
     if !tail.is_empty() {
-        m[1] = m[1].max(F32x4::load_partial(tail, tail.len(), f32::NEG_INFINITY));
+        m[1] = m[1].pmax(F32x4::load_partial(tail, tail.len(), f32::NEG_INFINITY));
     }
-    m[0].max(m[1]).max(m[2].max(m[3])).hmax()
+    m[0].pmax(m[1]).pmax(m[2].pmax(m[3])).hmax()
 }
 
-/// Mass of class `c` for the four positions of a spatial tile (`off` = offset of the tile's
-/// first position in class `c`'s plane of this sample).
-#[inline(always)]
-fn spatial_mass(mass: Mass, y: &[f32], c: usize, off: usize, lanes: usize, inv_c: f32) -> F32x4 {
-    match mass {
-        Mass::None => F32x4::splat(0.0),
-        Mass::Weight(None) => F32x4::splat(1.0),
-        Mass::Weight(Some(w)) => F32x4::splat(w[c]),
-        Mass::Prob { weight, smoothing, .. } => {
-            let yv = if lanes == 4 { F32x4::load(&y[off..]) } else { F32x4::load_partial(&y[off..], lanes, 0.0) };
-            let q = yv.mul(F32x4::splat(1.0 - smoothing)).add(F32x4::splat(smoothing * inv_c));
-            match weight {
-                Some(w) => q.mul(F32x4::splat(w[c])),
-                None => q,
-            }
+/// Positions per wide spatial tile: one 64-byte cache line of each class plane, four
+/// independent vectors per class (instruction-level parallelism, fewer tiles).
+const TILE: usize = 16;
+
+/// Block statistics of a spatial tile's lanes (`V` vectors of four positions).
+#[derive(Clone, Copy)]
+struct TileStats<const V: usize> {
+    max: [F32x4; V],
+    reference: [F32x4; V],
+    sum: [F32x4; V],
+    mass_x: [F32x4; V],
+    mass: [F32x4; V],
+}
+
+impl<const V: usize> TileStats<V> {
+    const ZERO: Self = {
+        let z = [F32x4::ZERO; V];
+        Self { max: z, reference: z, sum: z, mass_x: z, mass: z }
+    };
+    #[inline(always)]
+    fn lane(&self, l: usize) -> BlockStats {
+        let (v, i) = (l / 4, l % 4);
+        BlockStats {
+            max: self.max[v].to_array()[i],
+            reference: self.reference[v].to_array()[i],
+            sum_exp: self.sum[v].to_array()[i],
+            mass_x: self.mass_x[v].to_array()[i],
+            mass: self.mass[v].to_array()[i],
         }
     }
 }
 
+/// Elements a tile covers in one class plane: `lanes` (at most 4) when `V = 1`, else `4·V`.
 #[inline(always)]
-fn load_lanes(x: &[f32], lanes: usize) -> F32x4 {
-    if lanes == 4 {
-        F32x4::load(x)
+fn tile_width<const V: usize>(lanes: usize) -> usize {
+    if V == 1 {
+        lanes
     } else {
-        F32x4::load_partial(x, lanes, 0.0)
+        4 * V
     }
 }
 
-#[inline(always)]
-fn store_lanes(v: F32x4, x: &mut [f32], lanes: usize) {
-    if lanes == 4 {
-        v.store(x)
-    } else {
-        v.store_partial(x, lanes)
-    }
-}
-
-/// Up to four positions `s..s+lanes` of one `(C, inner)` sample, one per lane. Lanes past
-/// `lanes` compute on zeros and are discarded; no value crosses lanes, so each position's
-/// result does not depend on which tile it falls in.
+/// Pass 1 over classes `classes` of a spatial tile (positions `s..` of the sample).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn spatial_tile<const GRAD: bool>(
+fn reduce_plane_block<const GRAD: bool, const V: usize>(
     x: &mut [f32],
     inner: usize,
     s: usize,
     lanes: usize,
-    targets: &[Option<usize>; 4],
+    classes: core::ops::Range<usize>,
     mass: Mass,
     y: &[f32],
-    g: &[f32; 4],
+    inv_c: f32,
+) -> TileStats<V> {
+    with_source!(mass, y, inv_c, |src| reduce_plane_block_with::<GRAD, V, _>(x, inner, s, lanes, classes, src))
+}
+
+#[inline(always)]
+fn reduce_plane_block_with<const GRAD: bool, const V: usize, S: Source>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    classes: core::ops::Range<usize>,
+    src: S,
+) -> TileStats<V> {
+    let width = tile_width::<V>(lanes);
+    let n = width.min(4);
+    let mut st = TileStats::<V>::ZERO;
+    st.max = [F32x4::splat(f32::NEG_INFINITY); V];
+    for k in classes.clone() {
+        let at = k * inner + s;
+        let p = &x[at..at + width];
+        for v in 0..V {
+            st.max[v] = st.max[v].pmax(F32x4::load_first(&p[4 * v..], n, 0.0));
+        }
+    }
+    for v in 0..V {
+        st.reference[v] = st.max[v].eq(F32x4::splat(f32::NEG_INFINITY)).select(F32x4::ZERO, st.max[v]);
+    }
+    for k in classes {
+        let at = k * inner + s;
+        let p = &mut x[at..at + width];
+        for v in 0..V {
+            let d = F32x4::load_first(&p[4 * v..], n, 0.0).sub(st.reference[v]);
+            let e = exp_shifted(d);
+            if GRAD {
+                e.store_first(&mut p[4 * v..], n);
+            }
+            st.sum[v] = st.sum[v].add(e);
+            if S::ACTIVE {
+                let q = src.plane(k, at + 4 * v, n);
+                st.mass_x[v] = st.mass_x[v].add(q.mul(d));
+                st.mass[v] = st.mass[v].add(q);
+            }
+        }
+    }
+    st
+}
+
+/// Pass 2 over classes `classes` of a spatial tile: `grad = e·a - b·q`, per lane `a`, `b`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn grad_plane_block<const V: usize>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    classes: core::ops::Range<usize>,
+    mass: Mass,
+    y: &[f32],
+    inv_c: f32,
+    a: &[F32x4; V],
+    b: &[F32x4; V],
+) {
+    with_source!(mass, y, inv_c, |src| grad_plane_block_with::<V, _>(x, inner, s, lanes, classes, src, a, b))
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn grad_plane_block_with<const V: usize, S: Source>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    classes: core::ops::Range<usize>,
+    src: S,
+    a: &[F32x4; V],
+    b: &[F32x4; V],
+) {
+    let width = tile_width::<V>(lanes);
+    let n = width.min(4);
+    for k in classes {
+        let at = k * inner + s;
+        let p = &mut x[at..at + width];
+        for v in 0..V {
+            let mut g = F32x4::load_first(&p[4 * v..], n, 0.0).mul(a[v]);
+            if S::ACTIVE {
+                g = g.sub(b[v].mul(src.plane(k, at + 4 * v, n)));
+            }
+            g.store_first(&mut p[4 * v..], n);
+        }
+    }
+}
+
+/// Packs per-lane scalars into `V` vectors.
+#[inline(always)]
+fn lanes_to_vectors<const V: usize>(values: &[f32; TILE]) -> [F32x4; V] {
+    let mut out = [F32x4::ZERO; V];
+    for (v, o) in out.iter_mut().enumerate() {
+        *o = F32x4::load(&values[4 * v..]);
+    }
+    out
+}
+
+/// Positions `s..s+lanes` of one `(C, inner)` sample, one per lane: `V = 4` for a full tile
+/// of [`TILE`] positions, `V = 1` for up to four at the end of a sample. Lanes past `lanes`
+/// compute on zeros and are discarded; no value crosses lanes, so each position's result
+/// does not depend on which tile it falls in.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn spatial_tile<const GRAD: bool, const V: usize>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    targets: &[Option<usize>; TILE],
+    mass: Mass,
+    y: &[f32],
+    g: &[f32; TILE],
     first_position: usize,
     finish: &mut impl Finish,
-) -> [f32; 4] {
+) -> [f32; TILE] {
     let c = x.len() / inner;
     let inv_c = 1.0 / c as f32;
-    let mut x_t = [f32::NAN; 4];
+    let mut x_t = [f32::NAN; TILE];
     for l in 0..lanes {
         if let Some(t) = targets[l] {
             x_t[l] = x[t * inner + s + l];
         }
     }
-    let block = block_len(c, SPATIAL_BLOCK);
-    let n_blocks = c.div_ceil(block);
-    let with_mass = has_mass(mass);
-    let zero = F32x4::splat(0.0);
-    // Per block, per lane statistics.
-    let mut maxes = [zero; MAX_BLOCKS];
-    let mut refs = [zero; MAX_BLOCKS];
-    let mut sums = [zero; MAX_BLOCKS];
-    let mut mass_xs = [zero; MAX_BLOCKS];
-    let mut masses = [zero; MAX_BLOCKS];
-    for j in 0..n_blocks {
-        let classes = j * block..((j + 1) * block).min(c);
-        let mut m = F32x4::splat(f32::NEG_INFINITY);
-        for k in classes.clone() {
-            m = m.max(load_lanes(&x[k * inner + s..], lanes));
+    let mut losses = [0.0f32; TILE];
+    let mut b_mass = [0.0f32; TILE];
+    let mut b_target = [0.0f32; TILE];
+    if c <= SPATIAL_BLOCK {
+        // The common case: one block, no per-block arrays, no f64 `exp`.
+        let st = reduce_plane_block::<GRAD, V>(x, inner, s, lanes, 0..c, mass, y, inv_c);
+        let mut a = [0.0f32; TILE];
+        for l in 0..lanes {
+            let (stats, factor) = combine_single(&st.lane(l));
+            let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
+            a[l] = scaled_factor(co.a, factor);
+            (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
         }
-        let reference = m.eq(F32x4::splat(f32::NEG_INFINITY)).select(zero, m);
-        let mut sum = zero;
-        let mut mass_x = zero;
-        let mut mass_sum = zero;
-        for k in classes {
-            let at = k * inner + s;
-            let d = load_lanes(&x[at..], lanes).sub(reference);
-            let e = math::exp(d);
-            if GRAD {
-                store_lanes(e, &mut x[at..], lanes);
+        if GRAD {
+            let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
+            grad_plane_block::<V>(x, inner, s, lanes, 0..c, mass, y, inv_c, &a, &b);
+        }
+    } else {
+        let block = block_len(c, SPATIAL_BLOCK);
+        let n_blocks = c.div_ceil(block);
+        let mut per_block = [TileStats::<V>::ZERO; MAX_BLOCKS];
+        for (j, st) in per_block.iter_mut().enumerate().take(n_blocks) {
+            *st = reduce_plane_block::<GRAD, V>(x, inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c);
+        }
+        let mut factors = [[0.0f32; TILE]; MAX_BLOCKS];
+        for l in 0..lanes {
+            let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
+            for j in 0..n_blocks {
+                blocks[j] = per_block[j].lane(l);
             }
-            sum = sum.add(e);
-            if with_mass {
-                let q = spatial_mass(mass, y, k, at, lanes, inv_c);
-                mass_x = mass_x.add(q.mul(d));
-                mass_sum = mass_sum.add(q);
+            let mut f = [0.0f64; MAX_BLOCKS];
+            let stats = combine(&blocks[..n_blocks], &mut f[..n_blocks]);
+            let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
+            for j in 0..n_blocks {
+                factors[j][l] = scaled_factor(co.a, f[j]);
+            }
+            (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
+        }
+        if GRAD {
+            let b = lanes_to_vectors::<V>(&b_mass);
+            for (j, factor) in factors.iter().enumerate().take(n_blocks) {
+                let a = lanes_to_vectors::<V>(factor);
+                grad_plane_block::<V>(x, inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c, &a, &b);
             }
         }
-        maxes[j] = m;
-        refs[j] = reference;
-        sums[j] = sum;
-        mass_xs[j] = mass_x;
-        masses[j] = mass_sum;
-    }
-    let mut losses = [0.0f32; 4];
-    let mut coeffs = [Coeffs::default(); 4];
-    let mut factors = [[0.0f32; 4]; MAX_BLOCKS];
-    for l in 0..lanes {
-        let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
-        for j in 0..n_blocks {
-            blocks[j] = BlockStats {
-                max: maxes[j].to_array()[l],
-                reference: refs[j].to_array()[l],
-                sum_exp: sums[j].to_array()[l],
-                mass_x: mass_xs[j].to_array()[l],
-                mass: masses[j].to_array()[l],
-            };
-        }
-        let mut f = [0.0f64; MAX_BLOCKS];
-        let stats = combine(&blocks[..n_blocks], &mut f[..n_blocks]);
-        let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
-        for j in 0..n_blocks {
-            factors[j][l] = scaled_factor(co.a, f[j]);
-        }
-        losses[l] = co.loss;
-        coeffs[l] = co;
     }
     if GRAD {
-        let b = F32x4::from_array([coeffs[0].b_mass, coeffs[1].b_mass, coeffs[2].b_mass, coeffs[3].b_mass]);
-        for (j, factor) in factors.iter().enumerate().take(n_blocks) {
-            let a = F32x4::from_array(*factor);
-            for k in j * block..((j + 1) * block).min(c) {
-                let at = k * inner + s;
-                let mut gv = load_lanes(&x[at..], lanes).mul(a);
-                if with_mass {
-                    gv = gv.sub(b.mul(spatial_mass(mass, y, k, at, lanes, inv_c)));
-                }
-                store_lanes(gv, &mut x[at..], lanes);
-            }
-        }
         for l in 0..lanes {
             if let Some(t) = targets[l] {
-                x[t * inner + s + l] -= coeffs[l].b_target;
+                x[t * inner + s + l] -= b_target[l];
             }
         }
     }
     losses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Every 61st non-positive float32 (all exponents, many mantissas), against f64.
+    #[test]
+    fn exp_shifted_accuracy() {
+        let mut worst = (0.0f64, 0.0f32);
+        let mut bits: u64 = 0x8000_0000;
+        while bits <= 0xff80_0000 {
+            let d = f32::from_bits(bits as u32);
+            let got = exp_shifted(F32x4::splat(d)).to_array()[0];
+            if d < EXP_FLUSH {
+                assert_eq!(got.to_bits(), 0, "exp_shifted({d}) = {got}, want +0");
+            } else {
+                let truth = (d as f64).exp();
+                let t32 = truth as f32;
+                let ulp = (f32::from_bits(t32.to_bits() + 1) - t32) as f64;
+                let e = (got as f64 - truth).abs() / ulp;
+                if e > worst.0 {
+                    worst = (e, d);
+                }
+            }
+            bits += 61;
+        }
+        assert!(worst.0 <= 2.0, "exp_shifted max error {} ulp at {}", worst.0, worst.1);
+        let r = exp_shifted(F32x4::from_array([f32::NEG_INFINITY, f32::NAN, 0.0, -0.0])).to_array();
+        assert_eq!(r[0].to_bits(), 0);
+        assert!(r[1].is_nan());
+        assert_eq!(r[2..], [1.0, 1.0]);
+    }
 }
