@@ -5,7 +5,7 @@
  * work, and the tarball holds only what users need.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { packAndInstall, runRepoBin, type Installed } from "./support/pack.js";
@@ -110,6 +110,27 @@ describe("npm pack", () => {
     const [esm, cjs] = ["env.mjs", "env.cjs"].map((f) => JSON.parse(execFileSync(process.execPath, [f], { cwd: pkg.project, encoding: "utf8", env })));
     expect(esm.backend).toBe("scalar");
     expect(cjs).toEqual(esm);
+  });
+
+  it("bundled for Node with tree-shaking (sideEffects: false honoured), the losses still reach the wasm provider", async () => {
+    const esbuild = await import("esbuild");
+    const out = join(pkg.project, "bundled");
+    mkdirSync(out, { recursive: true });
+    const source = `import { crossEntropy, getBackend } from "fused-loss";
+      import * as inline from "fused-loss/inline";
+      const input = { data: new Float32Array([2, 0.5, -1, 0.1, 0.2, 3]), shape: [2, 3] };
+      console.log(JSON.stringify({ main: [getBackend(), crossEntropy(input, [0, 2])], inline: [inline.getBackend(), inline.crossEntropy(input, [0, 2])] }));`;
+    writeFileSync(join(pkg.project, "bundle-entry.mjs"), source);
+    for (const format of ["esm", "cjs"] as const) {
+      const file = join(out, `app.${format === "esm" ? "mjs" : "cjs"}`);
+      await esbuild.build({ entryPoints: [join(pkg.project, "bundle-entry.mjs")], bundle: true, platform: "node", format, minify: true, treeShaking: true, outfile: file, logLevel: "error" });
+      // The main entry reads its .wasm beside the JavaScript that runs: the bundle, here.
+      for (const v of ["simd", "scalar"]) copyFileSync(join(pkg.project, `node_modules/fused-loss/dist/fused_loss_${v}.wasm`), join(out, `fused_loss_${v}.wasm`));
+      const result = JSON.parse(execFileSync(process.execPath, [file], { cwd: out, encoding: "utf8" }));
+      const expected = (await expectedResult()).backend;
+      expect(result.main[0], format).toBe(expected);
+      expect(result.inline, format).toEqual(result.main);
+    }
   });
 
   const CONSUMER_TS = `
