@@ -59,14 +59,12 @@ export function decodeOptions(options: Record<string, unknown>): Record<string, 
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e) || !Number.isFinite(e)) {
-      if (!Object.is(a, e) && !(Number.isNaN(a) && Number.isNaN(e))) {
-        expect.fail(`${what}[${i}]: got ${a}, expected ${e}`);
-      }
-      continue;
-    }
-    if (!(Math.abs(a - e) <= 1e-5 + 1e-4 * Math.abs(e))) expect.fail(`${what}[${i}]: got ${a}, expected ${e}`);
+    if (!withinTolerance(actual[i], expected[i])) expect.fail(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]}`);
   }
+}
+
+/** One element of the oracle: within `1e-5 + 1e-4·|expected|`, or the same NaN/±Infinity. */
+export function withinTolerance(a: number, e: number): boolean {
+  if (!Number.isFinite(e)) return Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e));
+  return Math.abs(a - e) <= 1e-5 + 1e-4 * Math.abs(e);
 }

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as api from "../ts/index.js";
 import { resolveBackend } from "../ts/backend.js";
 import type { WasmBackend } from "../ts/wasm/backend.js";
-import { BACKENDS, expectClose, f32, loadFixtures, num, decodeOptions } from "./helpers.js";
+import { BACKENDS, expectClose, f32, loadFixtures, num, decodeOptions, withinTolerance } from "./helpers.js";
 import { apiTarget, buildCeCase, referenceFor, SPECIAL_VALUES, type CeCase, type CeSpec } from "./random-cases.js";
 import { crossEntropyRef, withOverflow } from "./reference.js";
 
@@ -42,13 +42,17 @@ function run(c: CeCase, backend: api.BackendName, gradInto: "new" | "caller" | "
 const toF32 = (a: Float64Array): Float32Array => Float32Array.from(a);
 
 /**
- * `actual` within the oracle tolerance of `expected` element by element, or, for the JS
- * backend (float64 arithmetic), of `exact` where PyTorch's float32 steps overflow (documented).
+ * `actual` within the oracle tolerance of `expected` (PyTorch's float32 steps) element by
+ * element, or of `exact` (float64 throughout) where only PyTorch's float32 intermediates
+ * overflow: the kernels keep such intermediates in float64 (the JS backend all of them), a
+ * documented deviation for logits within a factor ~10 of float32's range.
  */
-function expectCloseEither(actual: Float32Array, expected: Float32Array, exact: Float32Array | undefined, what: string): void {
-  if (!exact) return expectClose(actual, expected, what);
-  const pick = Float32Array.from(expected, (e, i) => (Number.isFinite(e) || Object.is(e, exact[i]) ? e : exact[i]));
-  expectClose(actual, pick, `${what} (float64: finite where float32 overflows)`);
+function expectCloseEither(actual: Float32Array, expected: Float32Array, exact: Float32Array, what: string): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const ok = withinTolerance(actual[i], expected[i]) || (!Number.isFinite(expected[i]) && withinTolerance(actual[i], exact[i]));
+    if (!ok) expect.fail(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (float64 throughout: ${exact[i]})`);
+  }
 }
 
 /** Every backend against the reference; the two wasm builds bit for bit. */
@@ -61,10 +65,9 @@ function checkCase(c: CeCase, gradInto: "new" | "caller" | "in-place" = "new"): 
   for (const backend of BACKENDS) {
     const o = run(c, backend, gradInto);
     outcomes[backend] = o;
-    const float64 = backend === "js";
-    expectCloseEither(o.forward, expectedLoss, float64 ? toF32(exact.loss) : undefined, `${backend} forward loss`);
-    expectCloseEither(o.loss, expectedLoss, float64 ? toF32(exact.loss) : undefined, `${backend} loss`);
-    expectCloseEither(o.grad, expectedGrad, float64 ? toF32(exact.grad) : undefined, `${backend} grad`);
+    expectCloseEither(o.forward, expectedLoss, toF32(exact.loss), `${backend} forward loss`);
+    expectCloseEither(o.loss, expectedLoss, toF32(exact.loss), `${backend} loss`);
+    expectCloseEither(o.grad, expectedGrad, toF32(exact.grad), `${backend} grad`);
   }
   expectSameBits(outcomes.simd!, outcomes.scalar!);
 }

@@ -103,7 +103,7 @@ export class CrossEntropyLoss extends LossBase {
     const sum = layout.classes === 0 ? this.noClasses(kind, losses) : this.kernels().crossEntropy(args);
     // With no target weight at all, PyTorch's 'mean' is NaN (its nll term is 0/0) even when
     // the smoothing term is not 0.
-    const reducedSum = kind === "index" && denominator === 0 ? NaN : sum;
+    const reducedSum = this.reduction === "mean" && kind === "index" && denominator === 0 ? NaN : sum;
     return { loss: reduce(this.reduction, reducedSum, denominator, losses), grad: args.grad };
   }
 
