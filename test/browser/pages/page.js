@@ -2,6 +2,7 @@
  * What the plain page does, chosen by `?mode=`:
  *   default  init() twice concurrently and once more, then the scenario
  *   scalar   init({ backend: "scalar" })
+ *   setbackend  setBackend("scalar") before init(), which then loads that build
  *   stub     WebAssembly.validate rejects SIMD (as an engine without SIMD128 does), then init()
  *   nowasm   no WebAssembly at all, then init()
  *   worker   the scenario in a module Web Worker importing dist/ directly
@@ -36,6 +37,10 @@ async function main() {
     return report;
   }
   if (mode === "scalar") await api.init({ backend: "scalar" });
+  else if (mode === "setbackend") {
+    api.setBackend("scalar");
+    await api.init();
+  }
   else await Promise.all([api.init(), api.init()]).then(() => api.init());
   report.scenario = runScenario(api);
   return report;
