@@ -5,9 +5,9 @@
  * work, and the tarball holds only what users need.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packAndInstall, runRepoBin, type Installed } from "./support/pack.js";
 
 let pkg: Installed;
@@ -15,6 +15,9 @@ let pkg: Installed;
 beforeAll(() => {
   pkg = packAndInstall("package");
 }, 120_000);
+afterAll(() => {
+  if (pkg) rmSync(pkg.project, { recursive: true, force: true });
+});
 
 /** Runs a consumer script in the temporary project and returns what it printed as JSON. */
 function runConsumer(file: string, code: string): unknown {

@@ -9,7 +9,7 @@
  * project, and one browser instance serves every test.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,6 +124,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (apps) rmSync(apps, { recursive: true, force: true });
   });
 
   /** Opens `path` in a fresh context; returns the page's report and the paths it requested. */
