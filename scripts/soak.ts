@@ -7,14 +7,14 @@
  *    workspace must stay within the cap; prints the peak.
  * 2. A (4096, 32000) cross-entropy (524 MB of logits) with the gradient written into the
  *    caller's buffer: the workspace stays within the documented cap, wasm memory grows by at
- *    most the cap, and sampled rows of the gradient (and the loss) match the float64 reference.
+ *    most the cap and one page, and sampled rows of the gradient (and the loss) match the float64 reference.
  *
  * Exits non-zero on any failure. SOAK_CALLS overrides the number of calls.
  */
 import * as api from "../ts/index.js";
 import { resolveBackend } from "../ts/backend.js";
 import type { WasmBackend } from "../ts/wasm/backend.js";
-import { makeJobs, runJob, type LossApi } from "../test/random-cases.js";
+import { apiTarget, buildCeCase, makeJobs, prng, randomCeSpec, runJob, type Job, type LossApi } from "../test/random-cases.js";
 import { crossEntropyRef, type RefTarget } from "../test/reference.js";
 
 const CALLS = Number(process.env.SOAK_CALLS ?? 100_000);
@@ -42,7 +42,9 @@ function close(actual: number, expected: number): boolean {
 function soak(): void {
   const cap = api.getConfig().workspaceBytes;
   // A pool of jobs reused round-robin (generating 100,000 inputs would dominate the time).
-  const pool = makeJobs(3000, 1234, 40_000);
+  // Mostly small and medium inputs of every loss, and some large cross-entropy inputs on wasm
+  // (a vocabulary row, a segmentation batch: 0.2 to 5.5 MB).
+  const pool = [...makeJobs(3000, 1234, 40_000), ...largeJobs()];
   const lossApi = api as unknown as LossApi;
   // Warm-up: every job once, so the workspace reaches its largest size.
   for (const job of pool) runJob(lossApi, job);
@@ -55,7 +57,7 @@ function soak(): void {
   for (let i = 0; i < CALLS; i++) {
     const job = pool[i % pool.length];
     const r = runJob(lossApi, job);
-    if (job.loss === "CrossEntropyLoss" && i % 500 === 0) {
+    if (job.loss === "CrossEntropyLoss" && i % 101 === 0) {
       const ref = crossEntropyRef(job.input, refTarget(job.target), job.options as object, job.gradOutput);
       const loss = typeof r.loss === "number" ? [r.loss] : Array.from(r.loss);
       check(loss.every((v, k) => close(v, ref.loss[k])), `call ${i}: loss differs from the reference`);
@@ -74,6 +76,17 @@ function soak(): void {
   console.log(`  ${CALLS} calls in ${seconds.toFixed(1)} s (${Math.round(CALLS / seconds)} calls/s), ${checked} checked against the float64 reference`);
   for (const s of wasmState()) console.log(`  peak: ${s.name} wasm memory ${fmt(peak[s.name])} (after warm-up ${fmt(base.find((b) => b.name === s.name)!.memory)}), workspace ${fmt(s.workspace)}`);
   console.log(`  JS heap used ${fmt(process.memoryUsage().heapUsed)}, RSS ${fmt(process.memoryUsage().rss)}`);
+}
+
+function largeJobs(): Job[] {
+  const rand = prng(5);
+  const shapes = [[256, 4096], [16, 21, 64, 64], [1, 50257], [512, 1000], [4, 3, 100, 100]];
+  return shapes.flatMap((shape) =>
+    (["simd", "scalar"] as const).map((backend) => {
+      const c = buildCeCase({ ...randomCeSpec(rand, 1), shape });
+      return { loss: "CrossEntropyLoss" as const, options: { ...c.options, backend }, input: { data: c.input, shape }, target: apiTarget(c), gradOutput: c.gradOutput };
+    }),
+  );
 }
 
 /** A cross-entropy job's target as the reference takes it (the API's forms unwrapped). */
@@ -110,7 +123,8 @@ function bigCase(): void {
     );
     check(r.grad === grad, "the gradient is written into the caller's buffer");
     check(b.workspace.bytes <= cap, `${backend}: workspace ${fmt(b.workspace.bytes)} above the cap`);
-    check(after - before <= cap, `${backend}: wasm memory grew by more than the cap`);
+    // The allocator's bookkeeping may take one more 64 KiB page.
+    check(after - before <= cap + 65536, `${backend}: wasm memory grew by more than the cap and one page`);
 
     // Spot check: sampled rows against the reference. A row's gradient under 'mean' is its
     // 'sum' gradient times gradOutput / Σ weight[target] over the kept rows.
@@ -139,7 +153,7 @@ function bigCase(): void {
       total += ref.loss[0];
     }
     check(close(r.loss as number, total / weightSum), `${backend}: loss ${r.loss}, reference ${total / weightSum}`);
-    console.log(`  ${backend}: rows ${rows.join(", ")} of the gradient and the loss (${total / weightSum}) match the float64 reference; worst error ${(worst * 100).toFixed(1)}% of the tolerance`);
+    console.log(`  ${backend}: rows ${rows.join(", ")} of the gradient and the loss (${total / weightSum}) match the float64 reference; worst error ${(worst * 100).toPrecision(2)}% of the tolerance`);
   }
 }
 

@@ -5,10 +5,12 @@ export const DEFAULT_WORKSPACE_BYTES = 32 << 20;
 
 export interface Config {
   /**
-   * Most bytes of wasm memory a wasm backend keeps for its working buffer. Larger inputs are
-   * processed in chunks (whole samples, or spatial ranges of one sample); only a single
-   * position (one row of C logits) larger than the cap makes the buffer exceed it, for that
-   * call. Results do not depend on it (bit-identical for any cap). Default 32 MiB.
+   * Most bytes of wasm memory a wasm backend takes for its working buffer. Larger inputs are
+   * processed in chunks (whole samples, or spatial ranges of one sample); only a position
+   * (one row of C logits and its target) larger than the cap, or a cap smaller than 8
+   * positions (then 5 positions), makes the buffer exceed it, and wasm memory never shrinks.
+   * Lowering the cap does not give memory back; it bounds what later calls take. Results do
+   * not depend on it (bit-identical for any cap). Default 32 MiB.
    */
   workspaceBytes: number;
 }

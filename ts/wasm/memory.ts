@@ -1,5 +1,4 @@
 /** Wasm memory management: the raw exports, and a reused bump-allocated workspace. */
-import { workspaceBytes } from "../config.js";
 
 /** The crate's exports (see `crate/src/wasm.rs`), called directly for the lowest overhead. */
 export interface WasmExports {
@@ -39,23 +38,42 @@ export interface WasmExports {
   ): number;
 }
 
+const PAGE = 65536;
 /** Rounds up to whole 64 KiB pages so slightly larger calls do not reallocate each time. */
-const roundToPage = (bytes: number): number => Math.ceil(bytes / 65536) * 65536;
+const roundToPage = (bytes: number): number => Math.ceil(bytes / PAGE) * PAGE;
+/** wasm32 addresses 4 GiB at most. */
+const MAX_MEMORY = 4 * 2 ** 30;
 
 /** Allocates in wasm memory or throws a clear error (never a trap). */
 export function allocOrThrow(exports: WasmExports, bytes: number): number {
   const ptr = bytes > 0xffff_0000 ? 0 : exports.alloc(bytes);
-  if (ptr === 0) {
-    throw new RangeError(
-      `fused-loss: cannot allocate ${bytes} bytes of WebAssembly memory (wasm32 memory is limited to 4 GiB)`,
-    );
-  }
+  if (ptr === 0) throw cannotAllocate(bytes);
   return ptr;
 }
 
+function cannotAllocate(bytes: number): RangeError {
+  return new RangeError(`fused-loss: cannot allocate ${bytes} bytes of WebAssembly memory (wasm32 memory is limited to 4 GiB)`);
+}
+
+/** Grows wasm memory by `bytes` (whole pages) for a workspace of `size`; returns the new region's address. */
+function growOrThrow(memory: WebAssembly.Memory, bytes: number, size: number): number {
+  if (memory.buffer.byteLength + bytes > MAX_MEMORY) throw cannotAllocate(size);
+  try {
+    return memory.grow(bytes / PAGE) * PAGE;
+  } catch {
+    throw cannotAllocate(size);
+  }
+}
+
 /**
- * One block of wasm memory reused by every call: it grows to the largest chunk seen and is
- * never freed, so steady-state calls allocate nothing and wasm memory stops growing.
+ * One region of wasm memory reused by every call, grown to the largest chunk seen and never
+ * freed, so steady-state calls allocate nothing and wasm memory stops growing.
+ *
+ * The region is taken with `memory.grow` at the end of wasm memory, not from the Rust
+ * allocator: growing an allocator block means a new block while the old one stays in its free
+ * list, so wasm memory would reach up to twice the largest workspace. At the end of memory the
+ * region grows in place, and wasm memory grows by exactly the workspace's size. (The allocator
+ * handles memory grown by others: it asks `memory.grow` for its own regions.)
  */
 export class Workspace {
   private ptr = 0;
@@ -67,34 +85,28 @@ export class Workspace {
 
   constructor(private readonly exports: WasmExports) {}
 
-  /** Bytes currently held in wasm memory. */
+  /** Bytes of wasm memory the workspace holds. */
   get bytes(): number {
     return this.capacity;
   }
 
-  /**
-   * Starts a call needing `bytes` in total; grows the block if needed, and shrinks it back
-   * to the cap after a call that needed more (a single position larger than the cap).
-   */
+  /** Starts a call needing `bytes` in total; grows the region if needed. */
   begin(bytes: number): void {
-    const cap = roundToPage(workspaceBytes());
-    if (bytes > this.capacity || (this.capacity > cap && bytes <= cap)) {
-      const size = bytes > this.capacity ? roundToPage(bytes) : Math.max(roundToPage(bytes), cap);
-      // Free first: the contents need not survive, and the allocator can then reuse the
-      // space instead of holding both blocks (which would grow wasm memory by twice the cap).
-      this.release();
-      this.ptr = allocOrThrow(this.exports, size);
-      this.capacity = size;
-    }
+    if (bytes > this.capacity) this.grow(roundToPage(bytes));
     this.cursor = this.ptr;
     this.end = this.ptr + bytes;
   }
 
-  /** Frees the block (the next call allocates again). */
-  release(): void {
-    if (this.ptr) this.exports.dealloc(this.ptr, this.capacity);
-    this.ptr = 0;
-    this.capacity = 0;
+  private grow(size: number): void {
+    const memory = this.exports.memory;
+    if (this.capacity > 0 && this.ptr + this.capacity === memory.buffer.byteLength) {
+      growOrThrow(memory, size - this.capacity, size); // in place: still the end of memory
+    } else {
+      // First use, or something else grew memory since: a new region (the old one is
+      // abandoned; nothing in the package allocates after loading, so this is the first use).
+      this.ptr = growOrThrow(memory, size, size);
+    }
+    this.capacity = size;
   }
 
   /** Reserves `bytes` (a multiple of 4) and returns their address. */
