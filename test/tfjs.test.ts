@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CrossEntropyLoss, FocalLoss, SigmoidFocalLoss, type BackendName, type LossAndGrad } from "../ts/index.js";
 import * as adapter from "../ts/tfjs.js";
 import { expectClose } from "./helpers.js";
+import { prng as rng } from "./random-cases.js";
 
 const require = createRequire(import.meta.url);
 // tfjs's wasm backend in Node reads its binary from a file path; no network needed.
@@ -18,18 +19,6 @@ setWasmPaths(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-ba
 
 const TF_BACKENDS = ["cpu", "wasm"] as const;
 const FUSED_BACKENDS: BackendName[] = ["simd", "scalar", "js"];
-
-/** mulberry32: a small seeded generator, so every case is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomLogits(shape: number[], seed: number, scale = 3): tf.Tensor {
   const r = rng(seed);
@@ -481,6 +470,19 @@ for (const tfBackend of TF_BACKENDS) {
         return m;
       }
 
+      /** The loss after each of `steps` Adam steps of `optimizer.minimize` on the whole set. */
+      function minimizeSteps(loss: LossFn, labels: tf.Tensor, m: tf.Sequential, x: tf.Tensor, steps: number): number[] {
+        const optimizer = tf.train.adam(0.05);
+        const losses: number[] = [];
+        for (let i = 0; i < steps; i++) {
+          const value = optimizer.minimize(() => loss(labels, m.apply(x) as tf.Tensor) as tf.Scalar, true)!;
+          losses.push(value.dataSync()[0]);
+          value.dispose();
+        }
+        optimizer.dispose();
+        return losses;
+      }
+
       it("model.compile({ loss }) + model.fit", async () => {
         const { x, classes } = blobs(150, 81);
         const m = model(82);
@@ -512,14 +514,7 @@ for (const tfBackend of TF_BACKENDS) {
         const m = tf.sequential();
         m.add(tf.layers.dense({ units: 8, activation: "relu", inputShape: [2], kernelInitializer: tf.initializers.glorotUniform({ seed: 86 }) }));
         m.add(tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 87 }) }));
-        const optimizer = tf.train.adam(0.05);
-        const loss = adapter.sigmoidFocalLoss();
-        const losses: number[] = [];
-        for (let i = 0; i < 40; i++) {
-          const value = optimizer.minimize(() => loss(labels, m.apply(x) as tf.Tensor) as tf.Scalar, true)!;
-          losses.push(value.dataSync()[0]);
-          value.dispose();
-        }
+        const losses = minimizeSteps(adapter.sigmoidFocalLoss(), labels, m, x, 40);
         expect(losses[losses.length - 1]).toBeLessThan(0.3 * losses[0]);
       });
 
@@ -527,14 +522,7 @@ for (const tfBackend of TF_BACKENDS) {
         const { x, classes } = blobs(150, 91);
         const m = model(92);
         const labels = tf.tensor(classes);
-        const optimizer = tf.train.adam(0.05);
-        const loss = adapter.sparseCategoricalCrossentropy();
-        const losses: number[] = [];
-        for (let i = 0; i < 40; i++) {
-          const value = optimizer.minimize(() => loss(labels, m.apply(x) as tf.Tensor) as tf.Scalar, true)!;
-          losses.push(value.dataSync()[0]);
-          value.dispose();
-        }
+        const losses = minimizeSteps(adapter.sparseCategoricalCrossentropy(), labels, m, x, 40);
         expect(losses[losses.length - 1]).toBeLessThan(0.5 * losses[0]);
         const predicted = tf.tidy(() => tf.argMax(m.predict(x) as tf.Tensor, -1).dataSync());
         const accuracy = classes.filter((c, i) => predicted[i] === c).length / classes.length;
