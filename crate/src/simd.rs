@@ -122,8 +122,13 @@ mod imp {
         /// float→int conversion (several instructions on x86).
         #[inline(always)]
         pub fn pow2i(self) -> Self {
-            let biased = f32x4_add(self.0, f32x4_splat(super::POW2I_MAGIC));
-            Self(i32x4_shl(i32x4_sub(biased, i32x4_splat(super::POW2I_OFFSET)), 23))
+            self.add(Self::splat(super::POW2I_MAGIC)).pow2i_shifted()
+        }
+        /// `2^n` for lanes holding `n + 1.5·2^23` (`n` integral in `-126..=127`): the shifted
+        /// value a rounding by the `1.5·2^23` trick leaves.
+        #[inline(always)]
+        pub fn pow2i_shifted(self) -> Self {
+            Self(i32x4_shl(i32x4_sub(self.0, i32x4_splat(super::POW2I_OFFSET)), 23))
         }
         /// `o < self ? o : self` (wasm `pmin`, one x86 instruction): a NaN in `self` is kept,
         /// a NaN in `o` is not.
@@ -308,8 +313,11 @@ mod imp {
         }
         #[inline(always)]
         pub fn pow2i(self) -> Self {
-            let f = |n: f32| f32::from_bits((n + super::POW2I_MAGIC).to_bits().wrapping_sub(super::POW2I_OFFSET as u32) << 23);
-            Self(map(self.0, f))
+            self.add(Self::splat(super::POW2I_MAGIC)).pow2i_shifted()
+        }
+        #[inline(always)]
+        pub fn pow2i_shifted(self) -> Self {
+            Self(map(self.0, |z| f32::from_bits(z.to_bits().wrapping_sub(super::POW2I_OFFSET as u32) << 23)))
         }
         #[inline(always)]
         pub fn pmin(self, o: Self) -> Self {
@@ -400,14 +408,27 @@ impl F32x4 {
     /// Loads the first `n < 4` elements of `s`, filling the other lanes with `pad`.
     #[inline(always)]
     pub fn load_partial(s: &[f32], n: usize, pad: f32) -> Self {
+        // Element by element: a variable-length `copy_from_slice` becomes `memory.copy`,
+        // which engines run as an out-of-line call (tens of ns, more than the whole tail).
         let mut a = [pad; 4];
-        a[..n].copy_from_slice(&s[..n]);
+        match n {
+            0 => {}
+            1 => a[0] = s[0],
+            2 => (a[0], a[1]) = (s[0], s[1]),
+            _ => (a[0], a[1], a[2]) = (s[0], s[1], s[2]),
+        }
         Self::from_array(a)
     }
-    /// Stores the first `n` lanes into `s`.
+    /// Stores the first `n < 4` lanes into `s`.
     #[inline(always)]
     pub fn store_partial(self, s: &mut [f32], n: usize) {
-        s[..n].copy_from_slice(&self.to_array()[..n]);
+        let a = self.to_array();
+        match n {
+            0 => {}
+            1 => s[0] = a[0],
+            2 => (s[0], s[1]) = (a[0], a[1]),
+            _ => (s[0], s[1], s[2]) = (a[0], a[1], a[2]),
+        }
     }
     /// Loads the first `n <= 4` elements of `s` (a full load when `n == 4`), `pad` elsewhere.
     #[inline(always)]
