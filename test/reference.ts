@@ -205,3 +205,186 @@ export function crossEntropyRef(
   const loss = reduction === "none" ? losses : Float64Array.of(reduced);
   return { loss, grad };
 }
+
+/** `torch.nn.functional.nll_loss` on log-probabilities, in float64. */
+export function nllRef(
+  input: RefTensor,
+  target: ArrayLike<number>,
+  options: { weight?: ArrayLike<number>; ignoreIndex?: number; reduction?: RefReduction } = {},
+  gradOutput?: number | ArrayLike<number>,
+): RefResult {
+  const { weight, ignoreIndex = -100, reduction = "mean" } = options;
+  const d = dims(input.shape);
+  const w = (c: number): number => (weight ? weight[c] : 1);
+  const losses = new Float64Array(d.outer * d.inner);
+  let totalWeight = 0;
+  forEachPosition(d, (p, base, stride) => {
+    if (target[p] === ignoreIndex) return;
+    losses[p] = -w(target[p]) * input.data[base + target[p] * stride];
+    totalWeight += w(target[p]);
+  });
+  const sum = sumOf(losses.length, (p) => losses[p]);
+  const g = perPosition(reduction, gradOutput, totalWeight);
+  const grad = new Float64Array(input.data.length);
+  forEachPosition(d, (p, base, stride) => {
+    if (target[p] !== ignoreIndex) grad[base + target[p] * stride] = -w(target[p]) * g(p);
+  });
+  return { loss: reduced(reduction, losses, sum, totalWeight), grad };
+}
+
+function reduced(reduction: RefReduction, losses: Float64Array, sum: number, denominator: number): Float64Array {
+  return reduction === "none" ? losses : Float64Array.of(reduction === "mean" ? sum / denominator : sum);
+}
+
+/**
+ * The widely copied softmax `FocalLoss` module, generalised as the package documents it:
+ * `loss = -alpha[t]·weight[t]·(1 - p_t)^γ·log p_t`, 'mean' over Σ weight[t] of kept positions.
+ * `gradient: 'full'` differentiates through p_t, 'detached' holds it constant (the module's
+ * `Variable(logpt.data.exp())`).
+ */
+export function focalRef(
+  input: RefTensor,
+  target: ArrayLike<number>,
+  options: {
+    gamma?: number;
+    alpha?: ArrayLike<number>;
+    weight?: ArrayLike<number>;
+    ignoreIndex?: number;
+    reduction?: RefReduction;
+    gradient?: "full" | "detached";
+  } = {},
+  gradOutput?: number | ArrayLike<number>,
+): RefResult {
+  const { gamma = 2, alpha, weight, ignoreIndex = -100, reduction = "mean", gradient = "full" } = options;
+  const d = dims(input.shape);
+  const logp = logSoftmax(input.data, input.shape);
+  const losses = new Float64Array(d.outer * d.inner);
+  const dLossDLogPt = new Float64Array(losses.length);
+  let totalWeight = 0;
+  forEachPosition(d, (p, base, stride) => {
+    const t = target[p];
+    if (t === ignoreIndex) return;
+    const c = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
+    totalWeight += weight ? weight[t] : 1;
+    const u = logp[base + t * stride];
+    const pt = Math.exp(u);
+    const m = -Math.expm1(u); // 1 - p_t without cancellation
+    losses[p] = -c * m ** gamma * u;
+    // d/du of -c·(1 - e^u)^γ·u = -c·[(1 - p)^γ - γ·(1 - p)^(γ-1)·p·u]
+    const focusTerm = gradient === "detached" || gamma === 0 ? 0 : gamma * m ** (gamma - 1) * pt * u;
+    dLossDLogPt[p] = -c * (m ** gamma - focusTerm);
+  });
+  const sum = sumOf(losses.length, (p) => losses[p]);
+  const g = perPosition(reduction, gradOutput, totalWeight);
+  const dlogp = new Float64Array(logp.length);
+  forEachPosition(d, (p, base, stride) => {
+    if (target[p] !== ignoreIndex) dlogp[base + target[p] * stride] = dLossDLogPt[p] * g(p);
+  });
+  return { loss: reduced(reduction, losses, sum, totalWeight), grad: logSoftmaxBackward(logp, dlogp, input.shape) };
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Element-wise options: weights already broadcast to one value per element. */
+export interface ElementRefOptions {
+  weight?: ArrayLike<number>;
+  posWeight?: ArrayLike<number>;
+  reduction?: RefReduction;
+}
+
+/** Reduces element-wise losses ('mean' over every element) and scales the local gradients. */
+function elementwise(
+  n: number,
+  reduction: RefReduction,
+  gradOutput: number | ArrayLike<number> | undefined,
+  lossAndSlope: (i: number) => [number, number],
+): RefResult {
+  const losses = new Float64Array(n);
+  const grad = new Float64Array(n);
+  const g = perPosition(reduction, gradOutput, n);
+  for (let i = 0; i < n; i++) {
+    const [l, slope] = lossAndSlope(i);
+    losses[i] = l;
+    grad[i] = slope * g(i);
+  }
+  return { loss: reduced(reduction, losses, sumOf(n, (i) => losses[i]), n), grad };
+}
+
+/**
+ * `binary_cross_entropy_with_logits` as ATen writes it:
+ * `(1 - t)·x + (1 + (pw - 1)·t)·(log(e^-m + e^(-x-m)) + m)`, `m = max(-x, 0)`, times the weight;
+ * gradient `((pw·t + 1 - t)·σ(x) - pw·t)·w`.
+ */
+export function bceWithLogitsRef(input: RefTensor, target: ArrayLike<number>, options: ElementRefOptions = {}, gradOutput?: number | ArrayLike<number>): RefResult {
+  const { weight, posWeight, reduction = "mean" } = options;
+  const x = input.data;
+  return elementwise(x.length, reduction, gradOutput, (i) => {
+    const t = target[i];
+    const pw = posWeight ? posWeight[i] : 1;
+    const w = weight ? weight[i] : 1;
+    const m = Math.max(-x[i], 0);
+    const logWeight = (pw - 1) * t + 1;
+    const loss = (1 - t) * x[i] + logWeight * (Math.log(Math.exp(-m) + Math.exp(-x[i] - m)) + m);
+    return [loss * w, ((pw * t + 1 - t) * sigmoid(x[i]) - pw * t) * w];
+  });
+}
+
+/** `binary_cross_entropy` (ATen CPU): logs clamped at -100, gradient over `max(x·(1 - x), 1e-12)`. */
+export function bceRef(input: RefTensor, target: ArrayLike<number>, options: ElementRefOptions = {}, gradOutput?: number | ArrayLike<number>): RefResult {
+  const { weight, reduction = "mean" } = options;
+  const x = input.data;
+  return elementwise(x.length, reduction, gradOutput, (i) => {
+    const t = target[i];
+    const w = weight ? weight[i] : 1;
+    const loss = -w * (t * Math.max(Math.log(x[i]), -100) + (1 - t) * Math.max(Math.log(1 - x[i]), -100));
+    return [loss, (w * (x[i] - t)) / Math.max((1 - x[i]) * x[i], 1e-12)];
+  });
+}
+
+/**
+ * `torchvision.ops.sigmoid_focal_loss`: `α_t·(1 - p_t)^γ·BCEWithLogits(x, t)` with
+ * `1 - p_t = σ(x)·(1 - t) + (1 - σ(x))·t`; `alpha` null (or negative) turns α_t off.
+ */
+export function sigmoidFocalRef(
+  input: RefTensor,
+  target: ArrayLike<number>,
+  options: { alpha?: number | null; gamma?: number; reduction?: RefReduction } = {},
+  gradOutput?: number | ArrayLike<number>,
+): RefResult {
+  const { alpha = 0.25, gamma = 2, reduction = "none" } = options;
+  const x = input.data;
+  const ce = bceWithLogitsRef(input, target, { reduction: "none" });
+  return elementwise(x.length, reduction, gradOutput, (i) => {
+    const t = target[i];
+    const s = sigmoid(x[i]);
+    const m = s * (1 - t) + (1 - s) * t;
+    const alphaT = alpha === null || alpha < 0 ? 1 : alpha * t + (1 - alpha) * (1 - t);
+    const ceI = ce.loss[i];
+    // d/dx [ce·m^γ] = (σ - t)·m^γ + ce·γ·m^(γ-1)·σ(1 - σ)(1 - 2t)
+    const slope = (s - t) * m ** gamma + (gamma === 0 ? 0 : ceI * gamma * m ** (gamma - 1) * s * (1 - s) * (1 - 2 * t));
+    return [alphaT * ceI * m ** gamma, alphaT * slope];
+  });
+}
+
+/** Numpy-style broadcast of `values` (of `shape`) to `toShape`, as PyTorch broadcasts weights. */
+export function broadcastValues(values: ArrayLike<number>, shape: readonly number[], toShape: readonly number[]): Float64Array {
+  const n = toShape.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  const offset = toShape.length - shape.length;
+  for (let i = 0; i < n; i++) {
+    let rest = i;
+    let src = 0;
+    let stride = 1;
+    for (let k = toShape.length - 1; k >= 0; k--) {
+      const coord = rest % toShape[k];
+      rest = Math.floor(rest / toShape[k]);
+      const j = k - offset;
+      if (j >= 0) {
+        if (shape[j] !== 1) src += coord * stride;
+        stride *= shape[j];
+      }
+    }
+    out[i] = values[src];
+  }
+  return out;
+}
