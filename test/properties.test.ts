@@ -456,3 +456,36 @@ describe("the other losses: random shapes and options", () => {
     fc.assert(fc.property(otherSpecArb, checkOther), { seed: SEED, numRuns: 300 });
   });
 });
+
+describe("the other losses: bit-identical for every workspace cap", () => {
+  afterEach(() => {
+    api.configure({ workspaceBytes: api.DEFAULT_WORKSPACE_BYTES });
+  });
+  const CASES: [OtherLoss, number[]][] = [
+    ["focal", [3, 7, 1001]],
+    ["nll", [2, 5, 40, 51]],
+    ["focal", [64, 333]],
+    ["bce_with_logits", [37, 101]],
+    ["sigmoid_focal", [5, 999]],
+    ["bce", [3, 7, 1001]],
+  ];
+  for (const [loss, shape] of CASES) {
+    it(`${loss} ${JSON.stringify(shape)}`, () => {
+      const c = buildOther({ ...otherBase, loss, shape, seed: 11, reduction: "none", gradOutput: "array" });
+      const run = (backend: "simd" | "scalar"): Outcome => {
+        const l = new OTHER_CTORS[loss]({ ...c.options, backend });
+        const input = { data: c.input.slice(), shape };
+        const r = l.forwardBackward(input, c.target, { gradOutput: c.gradOutput });
+        return { forward: asArray(l.forward(input, c.target)), loss: asArray(r.loss), grad: r.grad };
+      };
+      for (const backend of ["simd", "scalar"] as const) {
+        const unchunked = run(backend);
+        for (const cap of [6000, 1000, 64]) {
+          api.configure({ workspaceBytes: cap });
+          expectSameBits(unchunked, run(backend), `${loss} ${backend} cap ${cap}`);
+        }
+        api.configure({ workspaceBytes: api.DEFAULT_WORKSPACE_BYTES });
+      }
+    });
+  }
+});
