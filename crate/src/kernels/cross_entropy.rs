@@ -98,6 +98,9 @@ pub fn cross_entropy(
 mod tests {
     use super::*;
     use crate::kernels::testing::*;
+    // Inside wasm the same tests run through wasm-bindgen-test (scripts/test-wasm-kernels.sh).
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Float64 reference straight from the definition (log_softmax, then the weighted sums).
     fn reference(layout: Layout, x: &[f32], target: &RefTarget, weight: Option<&[f32]>, eps: f64, g: &[f64]) -> (Vec<f64>, Vec<f64>) {
