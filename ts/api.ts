@@ -11,3 +11,4 @@ export type { Reduction } from "./options.js";
 export type { Tensor, TargetLike, TargetTensor, IndexArray, WeightLike } from "./tensor.js";
 export { getBackend, setBackend, BackendUnavailableError, type BackendName } from "./backend.js";
 export { configure, getConfig, DEFAULT_WORKSPACE_BYTES, type Config } from "./config.js";
+export { allocTensor, AllocatedTensor, type AllocTensorOptions } from "./alloc.js";

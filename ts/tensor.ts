@@ -36,6 +36,13 @@ export function product(shape: readonly number[]): number {
   return n;
 }
 
+/** A hint for an empty view whose memory is gone (often a wasm tensor's view kept across a memory growth). */
+export function detachedNote(view: ArrayBufferView): string {
+  return view.byteLength === 0 && view.buffer.byteLength === 0
+    ? " (its ArrayBuffer is detached: a view of wasm memory taken before the memory grew? read tensor.data again)"
+    : "";
+}
+
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
 }
@@ -74,7 +81,7 @@ export function parseTensor(value: unknown, name: string): Tensor {
   }
   if (product(shape) !== data.length) {
     throw new RangeError(
-      `${name}.data has ${data.length} elements but ${name}.shape ${formatShape(shape)} needs ${product(shape)}`,
+      `${name}.data has ${data.length} elements but ${name}.shape ${formatShape(shape)} needs ${product(shape)}${detachedNote(data)}`,
     );
   }
   return { data, shape };

@@ -1,7 +1,7 @@
 /** What every loss class shares: reductions, the upstream gradient, and output buffers. */
 import { checkBackendOption, resolveBackend, type Backend, type BackendName } from "../backend.js";
 import type { Reduction } from "../options.js";
-import { describe, formatShape } from "../tensor.js";
+import { describe, detachedNote, formatShape } from "../tensor.js";
 
 export interface BackwardOptions {
   /** Gradient of the final loss: a number for 'mean'/'sum' (default 1); for 'none' a
@@ -95,7 +95,7 @@ export function gradBuffer(
   if (gradInput === undefined) return new Float32Array(length);
   if (!(gradInput instanceof Float32Array)) throw new TypeError(`${owner}: gradInput must be a Float32Array, got ${describe(gradInput)}`);
   if (gradInput.length !== length) {
-    throw new RangeError(`${owner}: gradInput has ${gradInput.length} elements but the input has ${length}`);
+    throw new RangeError(`${owner}: gradInput has ${gradInput.length} elements but the input has ${length}${detachedNote(gradInput)}`);
   }
   const exact = input !== undefined && gradInput.buffer === input.buffer && gradInput.byteOffset === input.byteOffset;
   if (input && !exact && overlaps(gradInput, input)) {

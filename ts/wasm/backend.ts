@@ -6,6 +6,16 @@
  * spatial positions within one sample, so the memory this package holds stays bounded.
  * Kernels accumulate the loss sum in position order across chunks, so the result does not
  * depend on the chunking.
+ *
+ * Zero copy: arrays that already live in this backend's memory (tensors from `allocTensor`)
+ * are not copied. The kernel runs directly over the gradient's memory when it is such a
+ * tensor (the input is first copied there inside wasm memory, unless it is the same tensor:
+ * in place), and directly over the input for a forward pass; element-wise targets and
+ * probabilities are read where they are. Only small per-position buffers (index targets,
+ * per-position `gradOutput`, 'none' losses) still pass through the workspace.
+ *
+ * The call path allocates nothing per call (no generator, no closure, no chunk objects):
+ * it matters for small inputs, where it is most of the time.
  */
 import {
   IGNORED,
@@ -20,89 +30,81 @@ import {
   type NllArgs,
   type SigmoidFocalArgs,
 } from "../backend.js";
-import { elements, positions, type Layout } from "../tensor.js";
 import { workspaceBytes } from "../config.js";
-import { Workspace, type WasmExports } from "./memory.js";
+import type { Layout } from "../tensor.js";
+import { allocOrThrow, Workspace, type WasmExports } from "./memory.js";
+import { foreignTensorError, registerWasmMemory, wasmMemoryOwner } from "./memories.js";
 
-/** A part of the input the kernel sees as one contiguous `(outer, C, inner)` layout. */
-interface Chunk {
-  /** First sample and number of samples. */
-  n0: number;
-  samples: number;
-  /** Spatial range within the sample (the whole `0..inner` unless one sample is split). */
-  s0: number;
-  span: number;
-  layout: Layout;
+/** One chunk as a kernel call sees it (one object per backend, reused: no allocation per call). */
+class ChunkCall {
+  /** The chunk: samples `n0..n0+samples`, positions `s0..s0+span` of each, as an
+   * `(outer, C, inner)` layout of its own. */
+  n0 = 0;
+  samples = 0;
+  s0 = 0;
+  span = 0;
+  outer = 0;
+  inner = 0;
+  /** Whether the chunk is whole samples (then its elements are contiguous from `elem0`). */
+  whole = true;
+  elem0 = 0;
+  /** The chunk's positions in per-position arrays: `first..last`. */
+  first = 0;
+  last = 0;
+  /** Addresses in wasm memory: the data the kernel runs over (logits in, gradient out),
+   * the upstream gradient (0 unless one per position), the losses (0 unless wanted). */
+  data = 0;
+  up = 0;
+  losses = 0;
+  /** The kernel's upstream mode: 0 none, 1 uniform `gradValue`, 2 one per position at `up`. */
+  mode = 0;
+  gradValue = 0;
+  /** The loss sum so far (the previous chunks'). */
+  acc = 0;
+  /** Address of the call's element-layout side buffer (targets, probabilities) when it lives
+   * in wasm memory, else -1 (then the kernel call copies its chunk). */
+  sidePtr = -1;
 }
 
-/** Splits `layout` so that each chunk needs at most `budget` bytes at `bytesPerPosition`. */
-function* chunksOf(layout: Layout, bytesPerPosition: number, budget: number): Generator<Chunk> {
-  const { outer, classes, inner } = layout;
-  const fit = Math.max(1, Math.floor(budget / Math.max(1, bytesPerPosition)));
-  if (inner === 0 || outer === 0) {
-    yield { n0: 0, samples: outer, s0: 0, span: inner, layout };
-    return;
-  }
-  if (fit >= inner || inner === 1) {
-    const per = Math.max(1, Math.floor(fit / inner));
-    for (let n0 = 0; n0 < outer; n0 += per) {
-      const samples = Math.min(per, outer - n0);
-      yield { n0, samples, s0: 0, span: inner, layout: { outer: samples, classes, inner } };
-    }
-    return;
-  }
-  // One sample is larger than the budget: split its positions in multiples of 4, so that the
-  // kernel's 4-position tiles are the unchunked ones (bit-identical results).
-  const span = Math.max(4, fit - (fit % 4));
-  for (let n0 = 0; n0 < outer; n0++) {
-    for (let s0 = 0; s0 < inner; ) {
-      let part = Math.min(span, inner - s0);
-      // A last part of one position would be a (1, C, 1) layout, which the kernel runs as a
-      // row with another summation order: end on 5 positions (a tile and a tail) instead.
-      if (inner - s0 - part === 1) part = part > 4 ? part - 4 : part + 1;
-      yield { n0, samples: 1, s0, span: part, layout: { outer: 1, classes, inner: part } };
-      s0 += part;
-    }
-  }
+/** A kernel call for one chunk: copies its own buffers (targets, weights) and calls the export. */
+type KernelCall<A extends KernelIO> = (b: WasmBackend, c: ChunkCall, ws: Workspace, args: A) => number;
+
+/** `dst[at..] = src[from..to]`, without a temporary view when it can (a view is an allocation). */
+function copyRange(dst: Float32Array | Int32Array, at: number, src: Float32Array | Int32Array, from: number, to: number): void {
+  if (dst === src) dst.copyWithin(at, from, to);
+  else if (from === 0 && to === src.length) dst.set(src, at);
+  else if (to - from <= 16) for (let i = from; i < to; i++) dst[at + i - from] = src[i];
+  else dst.set(src.subarray(from, to), at);
 }
 
-/** Copies the chunk's elements (`per` values per position and class: 1, or C) into `dst`. */
-function copyElementsIn(src: Float32Array, dst: Float32Array, at: number, layout: Layout, chunk: Chunk): void {
-  const { classes, inner } = layout;
-  if (chunk.span === inner) {
-    dst.set(src.subarray(chunk.n0 * classes * inner, (chunk.n0 + chunk.samples) * classes * inner), at);
+/** Copies the chunk's elements from `src` (whose element 0 is at `base`) to `dst[at..]`. */
+function copyChunkIn(src: Float32Array, base: number, dst: Float32Array, at: number, classes: number, inner: number, c: ChunkCall): void {
+  if (c.whole) {
+    copyRange(dst, at, src, base + c.elem0, base + c.elem0 + c.samples * classes * inner);
     return;
   }
-  const base = chunk.n0 * classes * inner + chunk.s0;
-  for (let c = 0; c < classes; c++) {
-    dst.set(src.subarray(base + c * inner, base + c * inner + chunk.span), at + c * chunk.span);
-  }
+  const from = base + c.n0 * classes * inner + c.s0;
+  for (let k = 0; k < classes; k++) copyRange(dst, at + k * c.span, src, from + k * inner, from + k * inner + c.span);
 }
 
-function copyElementsOut(src: Float32Array, at: number, dst: Float32Array, layout: Layout, chunk: Chunk): void {
-  const { classes, inner } = layout;
-  if (chunk.span === inner) {
-    const n = chunk.samples * classes * inner;
-    dst.set(src.subarray(at, at + n), chunk.n0 * classes * inner);
+/** Copies the chunk's elements from `src[at..]` back to their places in `dst` (element 0 at `base`). */
+function copyChunkOut(src: Float32Array, at: number, dst: Float32Array, base: number, classes: number, inner: number, c: ChunkCall): void {
+  if (c.whole) {
+    const n = c.samples * classes * inner;
+    copyRange(dst, base + c.elem0, src, at, at + n);
     return;
   }
-  const base = chunk.n0 * classes * inner + chunk.s0;
-  for (let c = 0; c < classes; c++) {
-    const from = at + c * chunk.span;
-    dst.set(src.subarray(from, from + chunk.span), base + c * inner);
-  }
-}
-
-/** First position of the chunk in per-position arrays, and its number of positions. */
-function positionRange(layout: Layout, chunk: Chunk): [number, number] {
-  const first = chunk.n0 * layout.inner + chunk.s0;
-  return [first, first + chunk.samples * chunk.span];
+  const to = base + c.n0 * classes * inner + c.s0;
+  for (let k = 0; k < classes; k++) copyRange(dst, to + k * inner, src, at + k * c.span, at + k * c.span + c.span);
 }
 
 export { DEFAULT_WORKSPACE_BYTES } from "../config.js";
 
 export class WasmBackend implements Backend {
   readonly workspace: Workspace;
+  /** Live tensors from `allocTensor`: address → bytes. */
+  private readonly tensors = new Map<number, number>();
+  private readonly call = new ChunkCall();
   /** Inputs needing more are chunked: `configure({ workspaceBytes })`, read at every call. */
   get workspaceCap(): number {
     return workspaceBytes();
@@ -113,168 +115,295 @@ export class WasmBackend implements Backend {
     readonly exports: WasmExports,
   ) {
     this.workspace = new Workspace(exports);
+    registerWasmMemory(exports.memory, name);
+  }
+
+  /** Allocates a tensor of `bytes` in this backend's memory (see `allocTensor`). */
+  allocTensorBytes(bytes: number): number {
+    const ptr = allocOrThrow(this.exports, bytes);
+    this.tensors.set(ptr, bytes);
+    return ptr;
+  }
+
+  /** Frees a tensor from [`allocTensorBytes`]; a second call for the same address does nothing. */
+  freeTensor(ptr: number): void {
+    const bytes = this.tensors.get(ptr);
+    if (bytes === undefined) return;
+    this.tensors.delete(ptr);
+    this.exports.dealloc(ptr, bytes);
+  }
+
+  /** Number of live tensors (for tests and leak checks). */
+  get liveTensors(): number {
+    return this.tensors.size;
+  }
+
+  /**
+   * The address of `view` when it lies in this backend's memory (inside a live tensor), -1
+   * for an ordinary array. Views of another backend's memory, and views of this memory
+   * outside every live tensor (a freed tensor's), are errors: never a silent wrong result.
+   */
+  residentPtr(view: ArrayBufferView, what: string): number {
+    if (view.buffer !== this.exports.memory.buffer) {
+      const owner = wasmMemoryOwner(view);
+      if (owner !== undefined) throw foreignTensorError(what, owner, this.name);
+      return -1;
+    }
+    const start = view.byteOffset;
+    const end = start + view.byteLength;
+    const exact = this.tensors.get(start);
+    if (exact !== undefined && end <= start + exact) return start;
+    for (const [ptr, bytes] of this.tensors) if (start >= ptr && end <= ptr + bytes) return start;
+    throw new RangeError(`fused-loss: ${what} is a view of wasm memory outside every live tensor (was its tensor freed?)`);
   }
 
   /** Throws the kernel's error, if it reported one (it returns NaN then). */
   private checkKernel(result: number): number {
-    if (Number.isNaN(result) && this.exports.last_error(0) !== 0) {
-      const [code, a, b] = [0, 1, 2].map((i) => this.exports.last_error(i));
-      this.exports.clear_error();
-      // The TypeScript layer validates first; reaching this means inconsistent buffers.
-      throw code === 1
-        ? new RangeError(`Target ${b} is out of bounds.`)
-        : code === 3
-          ? new RangeError("all elements of input should be between 0 and 1")
-          : new RangeError(`fused-loss: buffer length ${b} where ${a} was expected`);
-    }
-    return result;
+    if (result === result || this.exports.last_error(0) === 0) return result;
+    const code = this.exports.last_error(0);
+    const a = this.exports.last_error(1);
+    const b = this.exports.last_error(2);
+    this.exports.clear_error();
+    // The TypeScript layer validates first; reaching this means inconsistent buffers.
+    throw code === 1
+      ? new RangeError(`Target ${b} is out of bounds.`)
+      : code === 3
+        ? new RangeError("all elements of input should be between 0 and 1")
+        : new RangeError(`fused-loss: buffer length ${b} where ${a} was expected`);
   }
 
   /**
-   * Runs a kernel over `args` chunk by chunk (the same for every kernel): copies the chunk's
-   * input, per-position upstream gradient and loss buffer into the workspace, lets `call`
-   * copy its own buffers (targets, weights) and call the raw export, then copies the
-   * gradient and losses out. `extraPerPosition`: bytes of `call`'s per-position buffers;
-   * `fixed`: bytes of the buffers it copies whole into every chunk. Each chunk continues the
-   * previous one's loss sum, so the result does not depend on the chunking.
+   * Runs a kernel over `args` chunk by chunk (the same for every kernel): places the chunk's
+   * input, per-position upstream gradient and loss buffer in wasm memory, lets `call` place
+   * its own buffers (targets, weights) and call the raw export, then copies the gradient and
+   * losses out. `extraPerPosition`: bytes of `call`'s per-position buffers; `fixed`: bytes of
+   * the buffers it copies whole into every chunk; `side`: its element-layout buffer, if any
+   * (read in place when it lives in wasm memory), `sidePerPosition` bytes of it per position. Each chunk continues the previous one's
+   * loss sum, so the result does not depend on the chunking.
    */
-  private chunked(args: KernelIO, extraPerPosition: number, fixed: number, call: (c: ChunkCall, ws: Workspace) => number): number {
-    const { layout } = args;
-    const perPosition = typeof args.upstream === "object";
+  private chunked<A extends KernelIO>(
+    args: A, extraPerPosition: number, fixed: number, call: KernelCall<A>, side?: Float32Array, sidePerPosition = 0,
+  ): number {
+    const { outer, classes, inner } = args.layout;
+    const c = this.call;
     const wantGrad = args.upstream !== undefined && args.grad !== undefined;
-    // Bytes per position: input, upstream, loss, and the kernel's own.
-    const bytesPerPosition = 4 * (layout.classes + (perPosition ? 1 : 0) + (args.losses ? 1 : 0)) + extraPerPosition;
-    const c: ChunkCall = {
-      chunk: undefined as unknown as Chunk,
-      first: 0,
-      last: 0,
-      data: 0,
-      up: 0,
-      losses: 0,
-      mode: !wantGrad ? 0 : perPosition ? 2 : 1,
-      gradValue: typeof args.upstream === "number" ? args.upstream : 0,
-      acc: 0,
-    };
-    for (const chunk of chunksOf(layout, bytesPerPosition, this.workspaceCap - fixed)) {
-      const n = elements(chunk.layout);
-      const p = positions(chunk.layout);
-      const ws = this.workspace;
-      ws.begin(fixed + 4 * (n + (perPosition ? p : 0) + (args.losses ? p : 0)) + extraPerPosition * p);
-      c.chunk = chunk;
-      c.data = ws.take(4 * n);
-      copyElementsIn(args.input, ws.heapF32(), c.data >> 2, layout, chunk);
-      [c.first, c.last] = positionRange(layout, chunk);
-      c.up = perPosition ? ws.f32((args.upstream as Float32Array).subarray(c.first, c.last)) : 0;
-      c.losses = args.losses ? ws.take(4 * p) : 0;
-      c.acc = this.checkKernel(call(c, ws));
-      const heap = ws.heapF32();
-      if (wantGrad) copyElementsOut(heap, c.data >> 2, args.grad!, layout, chunk);
-      if (args.losses) args.losses.set(heap.subarray(c.losses >> 2, (c.losses >> 2) + p), c.first);
+    const perPosition = typeof args.upstream === "object";
+    // Addresses of resident arrays now: growing the workspace detaches every view of memory.
+    const inputPtr = this.residentPtr(args.input, "input.data");
+    const grad = wantGrad ? args.grad! : undefined;
+    const inPlace = grad !== undefined && grad.buffer === args.input.buffer && grad.byteOffset === args.input.byteOffset;
+    const gradPtr = grad === undefined ? -1 : inPlace ? inputPtr : this.residentPtr(grad, "gradInput");
+    const upPtr = perPosition ? this.residentPtr(args.upstream as Float32Array, "gradOutput") : -1;
+    c.sidePtr = side === undefined ? -1 : this.residentPtr(side, "target");
+    // The kernel runs over the resident gradient, or over the resident input when nothing is
+    // written; otherwise over a copy in the workspace.
+    const workPtr = gradPtr >= 0 ? gradPtr : !wantGrad ? inputPtr : -1;
+    const budget = this.workspaceCap - fixed;
+    const lossBytes = args.losses ? 4 : 0;
+    const upBytes = perPosition && upPtr < 0 ? 4 : 0;
+    c.mode = !wantGrad ? 0 : perPosition ? 2 : 1;
+    c.gradValue = typeof args.upstream === "number" ? args.upstream : 0;
+    c.acc = 0;
+    const ws = this.workspace;
+    // Resident data: whole samples whose small buffers fit the cap, without copying the data.
+    const residentBytes = lossBytes + upBytes + extraPerPosition - (c.sidePtr >= 0 ? sidePerPosition : 0);
+    if (workPtr >= 0 && (inner <= 1 || inner * residentBytes <= budget)) {
+      const perChunk = inner === 0 || outer === 0 ? Math.max(1, outer) : Math.max(1, Math.floor(budget / Math.max(1, residentBytes * inner)));
+      if (grad !== undefined && workPtr !== inputPtr) {
+        // Out of place into a resident gradient: the kernel overwrites what it reads.
+        const heap = ws.heapF32();
+        copyRange(heap, workPtr >> 2, inputPtr >= 0 ? heap : args.input, inputPtr >= 0 ? inputPtr >> 2 : 0, (inputPtr >= 0 ? inputPtr >> 2 : 0) + args.input.length);
+      }
+      for (let n0 = 0; n0 < outer || n0 === 0; n0 += perChunk) {
+        const samples = Math.min(perChunk, outer - n0);
+        this.setChunk(c, inner, n0, samples, 0, inner, true, classes);
+        ws.begin(fixed + residentBytes * samples * inner);
+        c.data = workPtr + 4 * c.elem0;
+        this.runChunk(args, c, ws, call, upPtr, lossBytes);
+        if (outer === 0) break;
+      }
+      return this.finishCall(args, gradPtr);
     }
-    return c.acc;
+    const bytesPerPosition = 4 * classes + lossBytes + upBytes + extraPerPosition;
+    const fit = Math.max(1, Math.floor(budget / Math.max(1, bytesPerPosition)));
+    if (inner === 0 || outer === 0 || fit >= inner || inner === 1) {
+      const perChunk = inner === 0 || outer === 0 ? Math.max(1, outer) : Math.max(1, Math.floor(fit / inner));
+      for (let n0 = 0; n0 < outer || n0 === 0; n0 += perChunk) {
+        this.setChunk(c, inner, n0, Math.min(perChunk, outer - n0), 0, inner, true, classes);
+        this.copiedChunk(args, c, ws, call, fixed, bytesPerPosition, inputPtr, gradPtr, upPtr, lossBytes);
+        if (outer === 0) break;
+      }
+    } else {
+      // One sample is larger than the budget: split its positions in multiples of 4, so that
+      // the kernel's 4-position tiles are the unchunked ones (bit-identical results).
+      const span = Math.max(4, fit - (fit % 4));
+      for (let n0 = 0; n0 < outer; n0++) {
+        for (let s0 = 0; s0 < inner; ) {
+          let part = Math.min(span, inner - s0);
+          // A last part of one position would be a (1, C, 1) layout, which the kernel runs as
+          // a row with another summation order: end on 5 positions (a tile and a tail) instead.
+          if (inner - s0 - part === 1) part = part > 4 ? part - 4 : part + 1;
+          this.setChunk(c, inner, n0, 1, s0, part, false, classes);
+          this.copiedChunk(args, c, ws, call, fixed, bytesPerPosition, inputPtr, gradPtr, upPtr, lossBytes);
+          s0 += part;
+        }
+      }
+    }
+    return this.finishCall(args, gradPtr);
+  }
+
+  /** The loss sum; hands back a live view of a resident gradient (the call may have grown
+   * wasm memory, which detaches the caller's view). */
+  private finishCall(args: KernelIO, gradPtr: number): number {
+    const grad = args.grad;
+    if (gradPtr >= 0 && grad !== undefined && grad.buffer !== this.exports.memory.buffer) {
+      args.grad = new Float32Array(this.exports.memory.buffer, gradPtr, grad.length);
+    }
+    return this.call.acc;
+  }
+
+  private setChunk(c: ChunkCall, inner: number, n0: number, samples: number, s0: number, span: number, whole: boolean, classes: number): void {
+    c.n0 = n0;
+    c.samples = samples;
+    c.s0 = s0;
+    c.span = span;
+    c.outer = samples;
+    c.inner = span;
+    c.whole = whole;
+    c.elem0 = n0 * classes * inner;
+    c.first = n0 * inner + s0;
+    c.last = c.first + samples * span;
+  }
+
+  /** One chunk through the workspace: copy the data in, run, copy the gradient out. */
+  private copiedChunk<A extends KernelIO>(
+    args: A, c: ChunkCall, ws: Workspace, call: KernelCall<A>, fixed: number, bytesPerPosition: number,
+    inputPtr: number, gradPtr: number, upPtr: number, lossBytes: number,
+  ): void {
+    const { classes, inner } = args.layout;
+    const n = c.samples * classes * c.span;
+    ws.begin(fixed + bytesPerPosition * c.samples * c.span);
+    c.data = ws.take(4 * n);
+    const heap = ws.heapF32();
+    copyChunkIn(inputPtr >= 0 ? heap : args.input, inputPtr >= 0 ? inputPtr >> 2 : 0, heap, c.data >> 2, classes, inner, c);
+    this.runChunk(args, c, ws, call, upPtr, lossBytes);
+    if (c.mode !== 0) {
+      const out = ws.heapF32();
+      copyChunkOut(out, c.data >> 2, gradPtr >= 0 ? out : args.grad!, gradPtr >= 0 ? gradPtr >> 2 : 0, classes, inner, c);
+    }
+  }
+
+  /** Places the per-position buffers, calls the kernel, copies the losses out. */
+  private runChunk<A extends KernelIO>(args: A, c: ChunkCall, ws: Workspace, call: KernelCall<A>, upPtr: number, lossBytes: number): void {
+    const p = c.last - c.first;
+    if (c.mode === 2) {
+      if (upPtr >= 0) c.up = upPtr + 4 * c.first;
+      else {
+        c.up = ws.take(4 * p);
+        copyRange(ws.heapF32(), c.up >> 2, args.upstream as Float32Array, c.first, c.last);
+      }
+    } else c.up = 0;
+    c.losses = lossBytes ? ws.take(4 * p) : 0;
+    c.acc = this.checkKernel(call(this, c, ws, args));
+    if (args.losses) copyRange(args.losses, c.first, ws.heapF32(), c.losses >> 2, (c.losses >> 2) + p);
+  }
+
+  /** The chunk's part of an element-layout side buffer: in place when resident, else copied. */
+  sideIn(ws: Workspace, c: ChunkCall, side: Float32Array, classes: number, inner: number): number {
+    if (c.sidePtr >= 0 && c.whole) return c.sidePtr + 4 * c.elem0;
+    const at = ws.take(4 * c.samples * classes * c.span);
+    const heap = ws.heapF32();
+    copyChunkIn(c.sidePtr >= 0 ? heap : side, c.sidePtr >= 0 ? c.sidePtr >> 2 : 0, heap, at >> 2, classes, inner, c);
+    return at;
+  }
+
+  /** The chunk's index targets, copied. */
+  indexIn(ws: Workspace, c: ChunkCall, classes: Int32Array): number {
+    const at = ws.take(4 * (c.last - c.first));
+    copyRange(ws.heapI32(), at >> 2, classes, c.first, c.last);
+    return at;
   }
 
   crossEntropy(args: CrossEntropyArgs): number {
-    const { layout, target, weight } = args;
-    const C = layout.classes;
-    const prob = target.kind === "prob";
-    return this.chunked(args, 4 * (prob ? C : 1), weight ? 4 * C : 0, (c, ws) => {
-      const wPtr = weight ? ws.f32(weight) : 0;
-      let targetPtr: number;
-      if (target.kind === "prob") {
-        targetPtr = ws.take(4 * elements(c.chunk.layout));
-        copyElementsIn(target.probs, ws.heapF32(), targetPtr >> 2, layout, c.chunk);
-      } else {
-        targetPtr = ws.i32(target.classes.subarray(c.first, c.last));
-      }
-      const { outer, inner } = c.chunk.layout;
-      return this.exports.cross_entropy(
-        outer, C, inner, c.data, prob ? 1 : 0, targetPtr, IGNORED, wPtr,
-        args.labelSmoothing, c.mode, c.gradValue, c.up, c.losses, c.acc,
-      );
-    });
+    const C = args.layout.classes;
+    const prob = args.target.kind === "prob";
+    const probs = args.target.kind === "prob" ? args.target.probs : undefined;
+    return this.chunked(args, 4 * (prob ? C : 1), args.weight ? 4 * C : 0, crossEntropyCall, probs, 4 * C);
   }
 
   focal(args: FocalArgs): number {
-    const { layout, alpha, weight } = args;
-    const C = layout.classes;
-    return this.chunked(args, 4, (alpha ? 4 * C : 0) + (weight ? 4 * C : 0), (c, ws) => {
-      const alphaPtr = alpha ? ws.f32(alpha) : 0;
-      const wPtr = weight ? ws.f32(weight) : 0;
-      const targetPtr = ws.i32(args.target.classes.subarray(c.first, c.last));
-      const { outer, inner } = c.chunk.layout;
-      return this.exports.focal(
-        outer, C, inner, c.data, targetPtr, IGNORED, alphaPtr, wPtr, args.gamma, args.detached,
-        c.mode, c.gradValue, c.up, c.losses, c.acc,
-      );
-    });
+    const C = args.layout.classes;
+    return this.chunked(args, 4, (args.alpha ? 4 * C : 0) + (args.weight ? 4 * C : 0), focalCall);
   }
 
   nllLoss(args: NllArgs): number {
-    const { layout, weight } = args;
-    const C = layout.classes;
-    return this.chunked(args, 4, weight ? 4 * C : 0, (c, ws) => {
-      const wPtr = weight ? ws.f32(weight) : 0;
-      const targetPtr = ws.i32(args.target.classes.subarray(c.first, c.last));
-      const { outer, inner } = c.chunk.layout;
-      return this.exports.nll_loss(outer, C, inner, c.data, targetPtr, IGNORED, wPtr, c.mode, c.gradValue, c.up, c.losses, c.acc);
-    });
+    return this.chunked(args, 4, args.weight ? 4 * args.layout.classes : 0, nllCall);
   }
 
   bceWithLogits(args: BceWithLogitsArgs): number {
-    const { weight, posWeight } = args;
-    const n = args.input.length;
-    const [extra, fixed] = binaryBytes(n, weight, posWeight);
-    return this.chunked(args, extra, fixed, (c, ws) => {
-      const target = ws.f32(args.target.subarray(c.first, c.last));
-      const w = broadcastIn(ws, weight, n, c);
-      const pw = broadcastIn(ws, posWeight, n, c);
-      return this.exports.bce_with_logits(
-        c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, pw.ptr, pw.len, pw.repeat, pw.offset,
-        c.mode, c.gradValue, c.up, c.losses, c.acc,
-      );
-    });
+    const [extra, fixed] = binaryBytes(args.input.length, args.weight, args.posWeight);
+    return this.chunked(args, extra, fixed, bceWithLogitsCall, args.target, 4);
   }
 
   bce(args: BceArgs): number {
-    const { weight } = args;
-    const n = args.input.length;
-    const [extra, fixed] = binaryBytes(n, weight, undefined);
-    return this.chunked(args, extra, fixed, (c, ws) => {
-      const target = ws.f32(args.target.subarray(c.first, c.last));
-      const w = broadcastIn(ws, weight, n, c);
-      return this.exports.bce(
-        c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, c.mode, c.gradValue, c.up, c.losses, c.acc,
-      );
-    });
+    const [extra, fixed] = binaryBytes(args.input.length, args.weight, undefined);
+    return this.chunked(args, extra, fixed, bceCall, args.target, 4);
   }
 
   sigmoidFocal(args: SigmoidFocalArgs): number {
-    return this.chunked(args, 4, 0, (c, ws) => {
-      const target = ws.f32(args.target.subarray(c.first, c.last));
-      return this.exports.sigmoid_focal(
-        c.last - c.first, c.data, target, args.alpha, args.gamma, c.mode, c.gradValue, c.up, c.losses, c.acc,
-      );
-    });
+    return this.chunked(args, 4, 0, sigmoidFocalCall, args.target, 4);
   }
 }
 
-/** One chunk as a kernel call sees it (reused across chunks: no allocation per chunk). */
-interface ChunkCall {
-  chunk: Chunk;
-  /** The chunk's positions in per-position arrays: `first..last`. */
-  first: number;
-  last: number;
-  /** Addresses in wasm memory: the input (overwritten by the gradient), the upstream
-   * gradient (0 unless one per position), the losses (0 unless wanted). */
-  data: number;
-  up: number;
-  losses: number;
-  /** The kernel's upstream mode: 0 none, 1 uniform `gradValue`, 2 one per position at `up`. */
-  mode: number;
-  gradValue: number;
-  /** The loss sum so far (the previous chunks'). */
-  acc: number;
+// The kernel calls: module-level functions, so that a loss call creates no closure.
+
+function crossEntropyCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: CrossEntropyArgs): number {
+  const { target, weight } = args;
+  const { classes: C, inner } = args.layout;
+  const wPtr = weight ? ws.f32(weight) : 0;
+  const targetPtr = target.kind === "prob" ? b.sideIn(ws, c, target.probs, C, inner) : b.indexIn(ws, c, target.classes);
+  return b.exports.cross_entropy(
+    c.outer, C, c.inner, c.data, target.kind === "prob" ? 1 : 0, targetPtr, IGNORED, wPtr,
+    args.labelSmoothing, c.mode, c.gradValue, c.up, c.losses, c.acc,
+  );
+}
+
+function focalCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: FocalArgs): number {
+  const alphaPtr = args.alpha ? ws.f32(args.alpha) : 0;
+  const wPtr = args.weight ? ws.f32(args.weight) : 0;
+  const targetPtr = b.indexIn(ws, c, args.target.classes);
+  return b.exports.focal(
+    c.outer, args.layout.classes, c.inner, c.data, targetPtr, IGNORED, alphaPtr, wPtr, args.gamma, args.detached,
+    c.mode, c.gradValue, c.up, c.losses, c.acc,
+  );
+}
+
+function nllCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: NllArgs): number {
+  const wPtr = args.weight ? ws.f32(args.weight) : 0;
+  const targetPtr = b.indexIn(ws, c, args.target.classes);
+  return b.exports.nll_loss(c.outer, args.layout.classes, c.inner, c.data, targetPtr, IGNORED, wPtr, c.mode, c.gradValue, c.up, c.losses, c.acc);
+}
+
+function bceWithLogitsCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: BceWithLogitsArgs): number {
+  const n = args.input.length;
+  const target = b.sideIn(ws, c, args.target, 1, 1);
+  const w = broadcastIn(ws, args.weight, n, c, 0);
+  const pw = broadcastIn(ws, args.posWeight, n, c, 1);
+  return b.exports.bce_with_logits(
+    c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, pw.ptr, pw.len, pw.repeat, pw.offset,
+    c.mode, c.gradValue, c.up, c.losses, c.acc,
+  );
+}
+
+function bceCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: BceArgs): number {
+  const target = b.sideIn(ws, c, args.target, 1, 1);
+  const w = broadcastIn(ws, args.weight, args.input.length, c, 0);
+  return b.exports.bce(c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, c.mode, c.gradValue, c.up, c.losses, c.acc);
+}
+
+function sigmoidFocalCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: SigmoidFocalArgs): number {
+  const target = b.sideIn(ws, c, args.target, 1, 1);
+  return b.exports.sigmoid_focal(c.last - c.first, c.data, target, args.alpha, args.gamma, c.mode, c.gradValue, c.up, c.losses, c.acc);
 }
 
 /** A broadcast weight with the input's own size is sliced per chunk; a smaller one is copied whole. */
@@ -292,13 +421,39 @@ function binaryBytes(n: number, ...weights: (BroadcastArg | undefined)[]): [numb
   return [extra, fixed];
 }
 
-const noBroadcast = { ptr: 0, len: 0, repeat: 1, offset: 0 };
+/** A broadcast weight placed for one chunk (two reused slots: weight and pos_weight). */
+interface PlacedBroadcast {
+  ptr: number;
+  len: number;
+  repeat: number;
+  offset: number;
+}
+const placed: [PlacedBroadcast, PlacedBroadcast] = [
+  { ptr: 0, len: 0, repeat: 1, offset: 0 },
+  { ptr: 0, len: 0, repeat: 1, offset: 0 },
+];
 
 /** Copies a broadcast weight for one chunk of an element-wise input (positions are elements). */
-function broadcastIn(ws: Workspace, b: BroadcastArg | undefined, n: number, c: ChunkCall): typeof noBroadcast {
-  if (!b) return noBroadcast;
-  if (isFullSize(b, n)) return { ptr: ws.f32(b.values.subarray(c.first, c.last)), len: c.last - c.first, repeat: 1, offset: 0 };
-  return { ptr: ws.f32(b.values), len: b.values.length, repeat: b.repeat, offset: c.first };
+function broadcastIn(ws: Workspace, b: BroadcastArg | undefined, n: number, c: ChunkCall, slot: 0 | 1): PlacedBroadcast {
+  const out = placed[slot];
+  if (!b) {
+    out.ptr = 0;
+    out.len = 0;
+    out.repeat = 1;
+    out.offset = 0;
+  } else if (isFullSize(b, n)) {
+    out.ptr = ws.take(4 * (c.last - c.first));
+    copyRange(ws.heapF32(), out.ptr >> 2, b.values, c.first, c.last);
+    out.len = c.last - c.first;
+    out.repeat = 1;
+    out.offset = 0;
+  } else {
+    out.ptr = ws.f32(b.values);
+    out.len = b.values.length;
+    out.repeat = b.repeat;
+    out.offset = c.first;
+  }
+  return out;
 }
 
-export type { KernelIO };
+export type { KernelIO, Layout };
