@@ -90,4 +90,18 @@ describe("init() in Node", () => {
     await api.init();
     expect(api.getBackend()).toBe("simd");
   });
+
+  it("rejects what is not a wasm source even when a build is already loaded (it would not be used)", async () => {
+    const api = await freshApi();
+    const before = api.crossEntropy(input, [0, 2]); // loads the SIMD build on first use
+    await api.init();
+    const message = /^init: wasm must be a URL or string, .* got number$/;
+    await expect(api.init({ wasm: 42 as never })).rejects.toThrow(message);
+    await expect(api.init({ wasm: { simd: 42 } as never })).rejects.toThrow(/^init: wasm\.simd must be .* got number$/);
+    await expect(api.init({ wasm: { scalar: null } as never })).rejects.toThrow(/^init: wasm\.scalar must be .* got null$/);
+    await expect(api.init({ wasm: 42 as never, backend: "scalar" })).rejects.toThrow(TypeError);
+    // The rejected calls changed nothing.
+    expect(api.getBackend()).toBe("simd");
+    expect(api.crossEntropy(input, [0, 2])).toBe(before);
+  });
 });

@@ -120,6 +120,21 @@ function declaredVariant(module: WebAssembly.Module): WasmVariant | undefined {
   return "scalar";
 }
 
+const SOURCE_KINDS = "a URL or string, bytes (ArrayBuffer or Uint8Array), a Response (or a promise of one) or a WebAssembly.Module";
+
+/**
+ * Rejects what can never be a source, before anything is loaded (and even when a build is
+ * already loaded and this one would not be used). Promises are checked once they resolve.
+ */
+function checkSource(value: unknown, name: string): void {
+  if (typeof value === "string" || value instanceof ArrayBuffer || ArrayBuffer.isView(value) || isResponse(value)) return;
+  if (typeof value === "object" && value !== null) {
+    if (typeof (value as { href?: unknown }).href === "string" || typeof (value as { then?: unknown }).then === "function") return;
+    if (typeof WebAssembly === "object" && value instanceof WebAssembly.Module) return;
+  }
+  throw new TypeError(`init: ${name} must be ${SOURCE_KINDS}; got ${describe(value)}`);
+}
+
 /** Sources by build, or one source whose build is detected once compiled. */
 type Sources = { kind: "each"; simd?: WasmSource; scalar?: WasmSource } | { kind: "one"; source: WasmSource };
 
@@ -127,8 +142,10 @@ function parseSources(wasm: InitOptions["wasm"]): Sources | undefined {
   if (wasm === undefined) return undefined;
   if (isPlainObject(wasm) && !("href" in wasm) && !("then" in wasm) && !isResponse(wasm)) {
     checkOptionNames("init({ wasm })", wasm, ["simd", "scalar"]);
+    for (const variant of ["simd", "scalar"] as const) if (wasm[variant] !== undefined) checkSource(wasm[variant], `wasm.${variant}`);
     return { kind: "each", simd: wasm.simd as WasmSource | undefined, scalar: wasm.scalar as WasmSource | undefined };
   }
+  checkSource(wasm, "wasm");
   return { kind: "one", source: wasm as WasmSource };
 }
 
@@ -277,9 +294,7 @@ export class WasmProvider implements BackendProvider {
       const hint = /unsafe-eval|Content Security Policy/i.test(message) ? CSP_HINT : "";
       throw new Error(`fused-loss: cannot load the ${variant} wasm build: ${message}${hint}`, { cause: e });
     }
-    throw new TypeError(
-      `init: wasm must be a URL or string, bytes (ArrayBuffer or Uint8Array), a Response (or a promise of one) or a WebAssembly.Module; got ${describe(value)}`,
-    );
+    throw new TypeError(`init: wasm must be ${SOURCE_KINDS}; got ${describe(value)}`);
   }
 
   private instantiateSync(variant: WasmVariant, module: WebAssembly.Module): WasmBackend {
