@@ -1,0 +1,151 @@
+/**
+ * `npm run bench`: every loss × shape × backend, forward+backward in one call, with tinybench.
+ * Reports elements per second, the speedup over this package's pure-JS backend, and what each
+ * backend allocates per call in steady state; writes bench/results.md, bench/chart.svg and the
+ * README's summary. `--quick` (under a minute) runs every case briefly and writes
+ * build/bench-quick.md only.
+ *
+ *   node --expose-gc --import tsx bench/bench.ts [--quick] [--only CrossEntropyLoss,FocalLoss]
+ */
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { createRequire } from "node:module";
+import { cpus } from "node:os";
+import { dirname, sep } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
+import { Bench } from "tinybench";
+import { resolveBackend } from "../ts/backend.js";
+import type { WasmBackend } from "../ts/wasm/backend.js";
+import { LOSSES, RUNNERS, SHAPES, elementsOf, makeData, prepareFused, prepareTf, type Prepared, type Runner } from "./cases.js";
+import { writeReport, type Result } from "./report.js";
+
+const quick = process.argv.includes("--quick");
+const onlyArg = process.argv.indexOf("--only");
+const only = onlyArg > 0 ? new Set(process.argv[onlyArg + 1].split(",")) : undefined;
+const exposedGc = (globalThis as { gc?: () => void }).gc;
+if (!exposedGc) throw new Error("bench: run node with --expose-gc (npm run bench does)");
+const gc: () => void = exposedGc;
+
+const require = createRequire(import.meta.url);
+setWasmPaths(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")) + sep);
+
+/** Budgets per measured task: a minimum time and a minimum number of samples. */
+const BUDGET = quick ? { time: 40, warmupTime: 10, minSamples: 2 } : { time: 500, warmupTime: 150, minSamples: 5 };
+
+/** tfjs is slow on large inputs: skip where one step would take seconds (noted in the report). */
+function skipReason(runner: Runner, elements: number): string | undefined {
+  if (runner === "tfjs-cpu" && elements > (quick ? 300_000 : 4_000_000)) return "skipped (several seconds per step)";
+  if (runner === "tfjs-wasm" && quick && elements > 1_100_000) return "skipped in --quick";
+  return undefined;
+}
+
+const wasmMemory = (runner: Runner) =>
+  runner === "simd" || runner === "scalar" || runner === "simd zero-copy"
+    ? (resolveBackend(runner === "scalar" ? "scalar" : "simd") as unknown as WasmBackend).exports.memory.buffer.byteLength
+    : 0;
+
+let gcsSeen = 0;
+new PerformanceObserver((list) => {
+  gcsSeen += list.getEntries().length;
+}).observe({ entryTypes: ["gc"] });
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Bytes of JS heap and ArrayBuffers one steady-state call allocates, measured between two
+ * forced collections over `calls` calls; retried with fewer calls when a collection ran
+ * inside the window (it would hide allocations).
+ */
+async function allocatedPerCall(p: Prepared, calls: number): Promise<number> {
+  for (let attempt = 0; attempt < 4; attempt++, calls = Math.max(1, calls >> 2)) {
+    gc();
+    await tick();
+    const seen = gcsSeen;
+    const m0 = process.memoryUsage();
+    for (let i = 0; i < calls; i++) p.step();
+    const m1 = process.memoryUsage();
+    await tick();
+    if (gcsSeen === seen) return Math.max(0, m1.heapUsed + m1.arrayBuffers - m0.heapUsed - m0.arrayBuffers) / calls;
+  }
+  return NaN;
+}
+
+interface Measured {
+  seconds: number;
+  samples: number;
+  elementsPerSecond: number;
+  allocated: number;
+  memoryGrowth: number;
+}
+
+async function measure(runner: Runner, p: Prepared, elements: number): Promise<Measured> {
+  // One probe call sizes the sample count so slow cases still finish.
+  const t0 = performance.now();
+  p.step();
+  const probe = performance.now() - t0;
+  const iterations = Math.max(BUDGET.minSamples, Math.min(64, Math.ceil(BUDGET.time / Math.max(probe, 1e-3))));
+  const bench = new Bench({
+    time: BUDGET.time,
+    iterations,
+    warmupTime: BUDGET.warmupTime,
+    warmupIterations: probe > 200 ? 1 : 8,
+    throws: true,
+  });
+  bench.add(runner, () => p.step());
+  const memoryBefore = wasmMemory(runner);
+  await bench.run();
+  const memoryGrowth = wasmMemory(runner) - memoryBefore;
+  const r = bench.tasks[0].result!;
+  const seconds = (r.latency.p50 ?? r.latency.mean) / 1000;
+  let allocated: number;
+  if (runner.startsWith("tfjs")) {
+    // tfjs allocates its tensors in its backend's memory: tf.profile counts them.
+    const info = await tf.profile(() => p.step());
+    allocated = info.peakBytes;
+  } else {
+    allocated = await allocatedPerCall(p, Math.max(4, Math.min(2000, Math.ceil(0.2 / seconds))));
+  }
+  return { seconds, samples: r.latency.samples.length, elementsPerSecond: elements / seconds, allocated, memoryGrowth };
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  const started = performance.now();
+  console.log(`bench: ${quick ? "quick" : "full"} run on ${cpus().length}× ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
+  for (const loss of LOSSES) {
+    if (only && !only.has(loss.name)) continue;
+    for (const shape of SHAPES) {
+      const elements = elementsOf(shape);
+      const data = makeData(loss, shape, 1234 + elements);
+      const line: string[] = [];
+      for (const runner of RUNNERS) {
+        const skip = skipReason(runner, elements);
+        if (skip) {
+          results.push({ loss: loss.name, shape, runner, elements, skipped: skip });
+          continue;
+        }
+        let p: Prepared;
+        if (runner.startsWith("tfjs")) {
+          await tf.setBackend(runner === "tfjs-wasm" ? "wasm" : "cpu");
+          await tf.ready();
+          p = prepareTf(tf, loss, data);
+        } else {
+          p = prepareFused(loss, data, runner === "scalar" ? "scalar" : runner === "js" ? "js" : "simd", runner === "simd zero-copy");
+        }
+        try {
+          const m = await measure(runner, p, elements);
+          results.push({ loss: loss.name, shape, runner, elements, ...m, value: p.loss() });
+          line.push(`${runner} ${(m.elementsPerSecond / 1e6).toFixed(1)}M/s`);
+        } finally {
+          p.dispose();
+        }
+      }
+      console.log(`  ${loss.name} (${shape.join(", ")}): ${line.join(", ")}`);
+      gc();
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`bench: done in ${seconds.toFixed(0)} s`);
+  writeReport(results, { quick, seconds, machine: `${cpus().length}× ${cpus()[0]?.model ?? "?"}`, node: process.version, tfjs: tf.version.tfjs });
+}
+
+await main();
