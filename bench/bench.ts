@@ -30,12 +30,14 @@ const require = createRequire(import.meta.url);
 setWasmPaths(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm")) + sep);
 
 /** Budgets per measured task: a minimum time and a minimum number of samples. */
-const BUDGET = quick ? { time: 40, warmupTime: 10, minSamples: 2 } : { time: 500, warmupTime: 150, minSamples: 5 };
+const BUDGET = quick ? { time: 25, warmupTime: 5, minSamples: 2 } : { time: 500, warmupTime: 150, minSamples: 5 };
+/** --quick leaves out the 131 MB shape, whose inputs alone take seconds to make and run. */
+const QUICK_MAX_ELEMENTS = 3_000_000;
 
 /** tfjs is slow on large inputs: skip where one step would take seconds (noted in the report). */
 function skipReason(runner: Runner, elements: number): string | undefined {
-  if (runner === "tfjs-cpu" && elements > (quick ? 300_000 : 4_000_000)) return "skipped (several seconds per step)";
-  if (runner === "tfjs-wasm" && quick && elements > 1_100_000) return "skipped in --quick";
+  if (runner === "tfjs-cpu" && elements > (quick ? 30_000 : 4_000_000)) return "skipped (several seconds per step)";
+  if (runner === "tfjs-wasm" && quick && elements > 30_000) return "skipped in --quick";
   return undefined;
 }
 
@@ -44,27 +46,29 @@ const wasmMemory = (runner: Runner) =>
     ? (resolveBackend(runner === "scalar" ? "scalar" : "simd") as unknown as WasmBackend).exports.memory.buffer.byteLength
     : 0;
 
-let gcsSeen = 0;
+/** Start times of garbage collections (entries arrive asynchronously, hence times, not counts). */
+const gcTimes: number[] = [];
 new PerformanceObserver((list) => {
-  gcsSeen += list.getEntries().length;
+  for (const e of list.getEntries()) gcTimes.push(e.startTime);
 }).observe({ entryTypes: ["gc"] });
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 /**
- * Bytes of JS heap and ArrayBuffers one steady-state call allocates, measured between two
- * forced collections over `calls` calls; retried with fewer calls when a collection ran
- * inside the window (it would hide allocations).
+ * Bytes of JS heap and ArrayBuffers one steady-state call allocates, measured after a forced
+ * collection over `calls` calls; retried with fewer calls when a collection ran inside the
+ * window (it would hide allocations).
  */
 async function allocatedPerCall(p: Prepared, calls: number): Promise<number> {
   for (let attempt = 0; attempt < 4; attempt++, calls = Math.max(1, calls >> 2)) {
     gc();
-    await tick();
-    const seen = gcsSeen;
+    await settle();
+    const t0 = performance.now();
     const m0 = process.memoryUsage();
     for (let i = 0; i < calls; i++) p.step();
     const m1 = process.memoryUsage();
-    await tick();
-    if (gcsSeen === seen) return Math.max(0, m1.heapUsed + m1.arrayBuffers - m0.heapUsed - m0.arrayBuffers) / calls;
+    const t1 = performance.now();
+    await settle();
+    if (!gcTimes.some((t) => t >= t0 && t <= t1)) return Math.max(0, m1.heapUsed + m1.arrayBuffers - m0.heapUsed - m0.arrayBuffers) / calls;
   }
   return NaN;
 }
@@ -87,7 +91,7 @@ async function measure(runner: Runner, p: Prepared, elements: number): Promise<M
     time: BUDGET.time,
     iterations,
     warmupTime: BUDGET.warmupTime,
-    warmupIterations: probe > 200 ? 1 : 8,
+    warmupIterations: probe > 200 || quick ? 1 : 8,
     throws: true,
   });
   bench.add(runner, () => p.step());
@@ -102,7 +106,7 @@ async function measure(runner: Runner, p: Prepared, elements: number): Promise<M
     const info = await tf.profile(() => p.step());
     allocated = info.peakBytes;
   } else {
-    allocated = await allocatedPerCall(p, Math.max(4, Math.min(2000, Math.ceil(0.2 / seconds))));
+    allocated = await allocatedPerCall(p, Math.max(2, Math.min(2000, Math.ceil((quick ? 0.02 : 0.2) / seconds))));
   }
   return { seconds, samples: r.latency.samples.length, elementsPerSecond: elements / seconds, allocated, memoryGrowth };
 }
@@ -115,6 +119,7 @@ async function main(): Promise<void> {
     if (only && !only.has(loss.name)) continue;
     for (const shape of SHAPES) {
       const elements = elementsOf(shape);
+      if (quick && elements > QUICK_MAX_ELEMENTS) continue;
       const data = makeData(loss, shape, 1234 + elements);
       const line: string[] = [];
       for (const runner of RUNNERS) {
