@@ -521,6 +521,51 @@ def gen_cross_entropy():
         case("large-logits", (6, 5), "prob", {"reduction": r}, x=x_big, t=prob_target((6, 5)))
         case("large-logits", (2, 5, 3, 7), "index", {"reduction": r}, x=fx.randn((2, 5, 3, 7), 80.0))
 
+    # huge equal maxima: PyTorch's log_softmax is (x - max) - log(sum), so ln 2 survives where
+    # max + log(sum) would round to max (1e20 + 0.69 == 1e20 even in float64)
+    x_huge = torch.tensor([[1e20, 1e20, 0.0, -5.0],
+                           [1e30, -1e30, 1e30, 1e30],
+                           [-1e30, -1e30, -1e30, -1e30],
+                           [3e20, 3e20, 3e20, 1.0],
+                           [2.0, 1e25, 1e25, 0.0]], dtype=F32)
+    t_huge = torch.tensor([0, 2, 1, 3, 1])
+    for r in R:
+        case("huge-equal-maxima", (5, 4), "index", {"reduction": r}, x=x_huge, t=t_huge)
+        case("smoothing0.2+weight+huge-equal-maxima", (5, 4), "index",
+             {"labelSmoothing": 0.2, "weight": [0.5, 2.0, 1.0, 1.5], "reduction": r}, x=x_huge, t=t_huge)
+        case("huge-equal-maxima", (5, 4), "prob", {"reduction": r}, x=x_huge, t=prob_target((5, 4)))
+    xs_huge = fx.randn((2, 3, 4))
+    xs_huge[0, :2, 1] = 1e20
+    xs_huge[1, :, 3] = -1e30
+    case("huge-equal-maxima-spatial", (2, 3, 4), "index", {"labelSmoothing": 0.1, "reduction": "none"},
+         x=xs_huge, t=torch.tensor([[0, 1, 2, 0], [2, 1, 0, 2]]))
+    # several blocks (rows of > 1024 classes, spatial > 256): the maxima in different blocks
+    x_rb = fx.randn((1, 1100))
+    x_rb[0, 5] = 1e20
+    x_rb[0, 1099] = 1e20
+    case("huge-equal-maxima-blocks", (1, 1100), "index", {"labelSmoothing": 0.1, "reduction": "sum"},
+         x=x_rb, t=torch.tensor([5]))
+    x_sb = fx.randn((1, 300, 2))
+    x_sb[0, 3, :] = 1e20
+    x_sb[0, 290, :] = 1e20
+    case("huge-equal-maxima-blocks", (1, 300, 2), "index", {"reduction": "none"},
+         x=x_sb, t=torch.tensor([[3, 290]]))
+    # rows of only -Infinity that get no gradient (ignored, gradOutput 0, weight 0): PyTorch's
+    # softmax there is NaN (x - max = -inf + inf), so its `0 - exp(logp)·0` is NaN too
+    x_ninf_rows = torch.tensor([[-INF, -INF, -INF], [1.0, 2.0, 3.0], [-INF, -INF, -INF], [-INF, -INF, -INF]],
+                               dtype=F32)
+    for r in R:
+        case("all-neg-inf-ignored-row", (4, 3), "index", {"reduction": r}, x=x_ninf_rows,
+             t=torch.tensor([-100, 0, -100, -100]))
+        case("weight0+all-neg-inf-row", (4, 3), "index", {"weight": [0.0, 1.0, 2.0], "reduction": r},
+             x=x_ninf_rows, t=torch.tensor([0, 1, -100, 0]))
+    case("gradOutput0+all-neg-inf-row", (4, 3), "index", {"reduction": "none"}, x=x_ninf_rows,
+         t=torch.tensor([1, 0, -100, 2]), grad_out=torch.tensor([0.0, 1.0, 1.0, 0.0]))
+    x_ninf_sp = fx.randn((2, 3, 2))
+    x_ninf_sp[0, :, 1] = -INF
+    case("all-neg-inf-ignored-position-spatial", (2, 3, 2), "index", {"labelSmoothing": 0.1, "reduction": "sum"},
+         x=x_ninf_sp, t=torch.tensor([[0, -100], [2, 1]]))
+
     # K. gradOutput other than 1
     case("gradOutput0.5", (4, 6), "index", {"reduction": "mean"}, grad_out=0.5)
     case("gradOutput-2", (4, 6), "index", {"reduction": "sum"}, grad_out=-2.0)
@@ -1144,6 +1189,13 @@ def gen_focal():
         case("gamma2/neg-inf-nontarget/full", (3, 3), {"gamma": 2, "reduction": r},
              x=torch.tensor([[-INF, 0.0, 1.0], [0.5, -INF, 2.0], [1.0, 2.0, -INF]], dtype=F32),
              t=torch.tensor([1, 0, 0]))
+    # huge equal maxima: log p_t = (x_t - max) - log(sum) keeps ln 2 (see the cross-entropy cases)
+    x_huge = torch.tensor([[1e20, 1e20, 0.0], [1e30, -1e30, 1e30], [-1e30, -1e30, -1e30], [2.0, 3e25, 3e25]],
+                          dtype=F32)
+    for r in R:
+        for gamma, gradient in [(2, "full"), (2, "detached"), (0.5, "full")]:
+            case(f"gamma{gamma}/huge-equal-maxima/{gradient}", (4, 3),
+                 {"gamma": gamma, "reduction": r, "gradient": gradient}, x=x_huge, t=torch.tensor([0, 2, 1, 2]))
     # gradOutput other than 1
     case("gamma2/gradOutput0.5", (4, 5), {"gamma": 2, "reduction": "mean"}, grad_out=0.5)
     case("gamma2/alpha[list]/gradOutput-2/detached", (5, 4),

@@ -19,7 +19,13 @@ export interface Coeffs {
   bTarget: number;
 }
 
-/** Statistics of one position: `lse = log Σ exp x`, `cross = Σ q·(lse - x)`, `mass = Σ q`. */
+/**
+ * Statistics of one position, relative to its reference `ref` (the max when finite, else 0):
+ * `xTarget` is `x_t - ref` and `lse` is `log Σ exp x - ref`, so `lse - xTarget = lse_true - x_t`
+ * without rounding `log Σ exp(x - ref)` into a huge max (PyTorch's log_softmax computes
+ * `(x - max) - log Σ exp(x - max)`: logits `[1e20, 1e20]` give `-ln 2`, not 0);
+ * `cross = Σ q·(lse_true - x)`, `mass = Σ q`.
+ */
 export type Finish = (
   position: number,
   target: number,
@@ -71,16 +77,16 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
           qs += q;
         }
       }
-      const lse = ref + Math.log(sum);
+      const lnSum = Math.log(sum);
       const g = up === undefined ? 0 : typeof up === "number" ? up : up[pos];
-      finish(pos, t, xT, lse, qs * (lse - ref) - qx, qs, g, co);
+      finish(pos, t, xT - ref, lnSum, qs * lnSum - qx, qs, g, co);
       if (losses) losses[pos] = co.loss;
       acc += co.loss;
       if (grad) {
-        // With a = 0 (no gradient) the row stays 0 even where 1/sum is infinite (only
-        // -Infinity logits) but is NaN where the softmax is (NaN or +Infinity logits), as
-        // PyTorch's `0 - exp(logp)·0`.
-        const factor = co.a === 0 ? (Number.isNaN(sum) ? NaN : 0) : co.a / sum;
+        // With a = 0 (no gradient: ignored, zero weight or gradOutput) the row stays 0, but
+        // is NaN where PyTorch's softmax is NaN: NaN or +Infinity logits, and a row of only
+        // -Infinity (`x - max = -inf + inf`), as its `0 - exp(logp)·0` (the wasm builds too).
+        const factor = co.a === 0 ? (Number.isNaN(sum) || sum === 0 ? NaN : 0) : co.a / sum;
         for (let c = 0, i = base; c < C; c++, i += S) {
           let v = grad[i] * factor;
           if (withMass) {

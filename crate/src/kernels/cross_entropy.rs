@@ -38,7 +38,7 @@ impl Finish for IndexFinish<'_> {
         };
         let w_t = self.weight.map_or(1.0, |w| w[t]) as f64;
         let alpha = (1.0 - self.smoothing) * w_t;
-        let nll = stats.lse - x_t as f64;
+        let nll = (stats.shift - x_t as f64) + stats.ln_sum;
         let g = g as f64;
         if self.smoothing == 0.0 {
             return Coeffs { loss: (alpha * nll) as f32, a: (g * alpha) as f32, b_mass: 0.0, b_target: (g * alpha) as f32 };

@@ -84,7 +84,7 @@ impl Finish for FocalFinish<'_> {
         };
         let o = &self.options;
         let c = o.alpha.map_or(1.0, |a| a[t] as f64) * o.weight.map_or(1.0, |w| w[t] as f64);
-        let (loss, dldl) = focal_terms(x_t as f64 - stats.lse, c, o.gamma, o.gradient);
+        let (loss, dldl) = focal_terms((x_t as f64 - stats.shift) - stats.ln_sum, c, o.gamma, o.gradient);
         let k = (-(g as f64) * dldl) as f32;
         Coeffs { loss: loss as f32, a: k, b_mass: 0.0, b_target: k }
     }

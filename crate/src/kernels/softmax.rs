@@ -36,8 +36,12 @@ pub enum Mass<'a> {
 /// What pass 1 learns about one position.
 #[derive(Clone, Copy, Debug)]
 pub struct Stats {
-    /// `log Σ_c exp(x_c)`, computed stably.
-    pub lse: f64,
+    /// `log Σ_c exp(x_c) = shift + ln_sum`, kept in two parts: `shift` is the position's max
+    /// when finite (else 0), so `lse - x_t = (shift - x_t) + ln_sum` keeps `ln_sum` even where
+    /// `|max|` is so large that `max + ln_sum` rounds to `max` (e.g. logits `[1e20, 1e20]`:
+    /// PyTorch's `log_softmax` computes `(x - max) - ln_sum`, giving `-ln 2`).
+    pub shift: f64,
+    pub ln_sum: f64,
     /// `Σ_c q_c·(lse - x_c)`: the cross-entropy against the mass `q`.
     pub cross: f64,
     /// `Σ_c q_c`.
@@ -243,17 +247,27 @@ fn combine(blocks: &[BlockStats], factors: &mut [f64]) -> Stats {
         *f = block_scale(b.reference, max);
         sum += b.sum_exp as f64 * *f;
     }
-    let lse = max + sum.ln();
+    let ln_sum = sum.ln();
     let mut cross = 0.0f64;
     let mut mass = 0.0f64;
-    for b in blocks {
-        cross += b.mass as f64 * (lse - b.reference as f64) - b.mass_x as f64;
-        mass += b.mass as f64;
+    if max.is_finite() {
+        // `lse - ref_j = (max - ref_j) + ln_sum`: no rounding of `ln_sum` into a huge max.
+        for b in blocks {
+            cross += b.mass as f64 * ((max - b.reference as f64) + ln_sum) - b.mass_x as f64;
+            mass += b.mass as f64;
+        }
+    } else {
+        let lse = max + ln_sum;
+        for b in blocks {
+            cross += b.mass as f64 * (lse - b.reference as f64) - b.mass_x as f64;
+            mass += b.mass as f64;
+        }
     }
     for f in factors.iter_mut() {
         *f /= sum;
     }
-    Stats { lse, cross, mass }
+    let (shift, ln_sum) = if max.is_finite() { (max, ln_sum) } else { (0.0, max + ln_sum) };
+    Stats { shift, ln_sum, cross, mass }
 }
 
 /// `exp(reference - max)`: exactly 1 for the block holding a finite max, so the common
@@ -279,10 +293,10 @@ fn combine_single(b: &BlockStats, ln_sum: f32) -> (Stats, f64) {
         let stats = combine(core::slice::from_ref(b), &mut factor);
         return (stats, factor[0]);
     }
-    // The block's reference is its max: exp(ref - M) = 1.
-    let lse = max + ln_sum as f64;
-    let cross = b.mass as f64 * (lse - max) - b.mass_x as f64;
-    (Stats { lse, cross, mass: b.mass as f64 }, 1.0 / b.sum_exp as f64)
+    // The block's reference is its max: exp(ref - M) = 1, and `lse - ref = ln_sum`.
+    let ln_sum = ln_sum as f64;
+    let cross = b.mass as f64 * ln_sum - b.mass_x as f64;
+    (Stats { shift: max, ln_sum, cross, mass: b.mass as f64 }, 1.0 / b.sum_exp as f64)
 }
 
 /// `a · exp(ref - M) / S`. With `a = 0` (no gradient for this position) it is 0 even where
