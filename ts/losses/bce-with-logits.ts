@@ -50,9 +50,10 @@ export class BCEWithLogitsLoss extends ElementwiseLoss {
   }
 
   protected kernel(backend: Backend, io: BinaryIO, shape: readonly number[]): number {
-    // PyTorch: `loss.mul_(weight)` (a: the loss) and `(pos_weight - 1).mul(target)` (a: pos_weight).
-    const weight = this.weightOption?.against(shape, "input, weight");
+    // PyTorch: `(pos_weight - 1).mul(target)` (a: pos_weight), then `loss.mul_(weight)` (a: the
+    // loss), in that order: with both invalid, pos_weight's error is the one raised.
     const posWeight = this.posWeightOption?.against(shape, "weight, input");
+    const weight = this.weightOption?.against(shape, "input, weight");
     return backend.bceWithLogits({ ...io, weight, posWeight });
   }
 }
