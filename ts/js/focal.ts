@@ -1,12 +1,10 @@
 /** Softmax focal loss in pure JS over the shared softmax sweep (math as in the crate's `focal.rs`). */
 import type { FocalArgs } from "../backend.js";
-import { softmaxSweep, type Finish } from "./softmax.js";
+import { A, B_MASS, B_TARGET, G, LOSS, LSE, X_T, softmaxSweep, type Finish } from "./softmax.js";
 
-/** A position's focal loss and its derivative with respect to `l = log p_t`. */
-export interface FocalTerms {
-  loss: number;
-  dldl: number;
-}
+/** A position's focal loss and its derivative with respect to `l = log p_t`: `[loss, dL/dl]`
+ * (a typed array, so that writing them allocates nothing). */
+export type FocalTerms = Float64Array;
 
 /**
  * The loss `-c·(1 - p_t)^γ·l` from `l = log p_t` and its derivative with respect to `l`, in
@@ -16,38 +14,38 @@ export interface FocalTerms {
  */
 export function focalTerms(l: number, c: number, gamma: number, detached: boolean, out: FocalTerms): void {
   if (gamma === 0) {
-    out.loss = -c * l;
-    out.dldl = -c;
+    out[0] = -c * l;
+    out[1] = -c;
     return;
   }
   const q = -Math.expm1(l);
   const qg = Math.pow(q, gamma);
-  out.loss = -c * qg * l;
+  out[0] = -c * qg * l;
   if (detached) {
-    out.dldl = -c * qg;
+    out[1] = -c * qg;
     return;
   }
   const ratio = q > 0 ? l / q : -1;
   const p = Math.exp(l);
   const pl = p > 0 ? p * ratio : 0;
-  out.dldl = -c * qg * (1 - gamma * pl);
+  out[1] = -c * qg * (1 - gamma * pl);
 }
 
-const terms: FocalTerms = { loss: 0, dldl: 0 };
+const terms: FocalTerms = new Float64Array(2);
 
 export function focalJs(args: FocalArgs): number {
   const { alpha, weight, gamma, detached } = args;
   // grad_c = a·p_c - [c = t]·bTarget with a = bTarget = -g·dL/dl: g·dL/dl·([c = t] - p_c).
-  const finish: Finish = (_p, t, xT, lse, _cross, _mass, g, out) => {
+  const finish: Finish = (_p, t, st, out) => {
     if (t < 0) {
-      out.loss = out.a = out.bMass = out.bTarget = 0;
+      out.fill(0);
       return;
     }
     const c = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
-    focalTerms(xT - lse, c, gamma, detached, terms);
-    out.loss = terms.loss;
-    out.a = out.bTarget = -g * terms.dldl;
-    out.bMass = 0;
+    focalTerms(st[X_T] - st[LSE], c, gamma, detached, terms);
+    out[LOSS] = terms[0];
+    out[A] = out[B_TARGET] = -st[G] * terms[1];
+    out[B_MASS] = 0;
   };
   return softmaxSweep(args, args.target.classes, { kind: "none" }, finish);
 }

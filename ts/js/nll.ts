@@ -1,4 +1,9 @@
-/** NLL on log-probabilities in pure JS (the crate's `nll.rs`): the gradient is only at the target. */
+/**
+ * NLL on log-probabilities in pure JS (the crate's `nll.rs`): the gradient is only at the
+ * target. Each loss is rounded to float32 as the crate's (`Math.fround`), so the sum and
+ * every value are the wasm kernel's bit for bit: the wasm backends run this for inputs
+ * outside wasm memory (see `WasmBackend.nllLoss`).
+ */
 import type { NllArgs } from "../backend.js";
 
 export function nllJs(args: NllArgs): number {
@@ -13,7 +18,7 @@ export function nllJs(args: NllArgs): number {
     for (let s = 0; s < S; s++) {
       const pos = n * S + s;
       const t = targets[pos];
-      const loss = t < 0 ? 0 : -(w ? w[t] : 1) * x[n * C * S + t * S + s];
+      const loss = t < 0 ? 0 : Math.fround(-(w ? w[t] : 1) * x[n * C * S + t * S + s]);
       if (losses) losses[pos] = loss;
       acc += loss;
     }

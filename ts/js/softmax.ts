@@ -11,31 +11,34 @@ export type MassSpec =
   | { kind: "weight"; weight?: Float32Array }
   | { kind: "prob"; probs: Float32Array; weight?: Float32Array; smoothing: number };
 
-/** A position's loss and gradient coefficients: `grad_c = a·p_c - bMass·q_c - [c = t]·bTarget`. */
-export interface Coeffs {
-  loss: number;
-  a: number;
-  bMass: number;
-  bTarget: number;
-}
+/**
+ * A position's loss and gradient coefficients: `grad_c = a·p_c - bMass·q_c - [c = t]·bTarget`,
+ * at indices `LOSS, A, B_MASS, B_TARGET` of a Float64Array (a typed array: writing a double
+ * into an object field can box it, one allocation per position).
+ */
+export type Coeffs = Float64Array;
+export const LOSS = 0;
+export const A = 1;
+export const B_MASS = 2;
+export const B_TARGET = 3;
 
 /**
- * Statistics of one position, relative to its reference `ref` (the max when finite, else 0):
- * `xTarget` is `x_t - ref` and `lse` is `log Σ exp x - ref`, so `lse - xTarget = lse_true - x_t`
- * without rounding `log Σ exp(x - ref)` into a huge max (PyTorch's log_softmax computes
- * `(x - max) - log Σ exp(x - max)`: logits `[1e20, 1e20]` give `-ln 2`, not 0);
- * `cross = Σ q·(lse_true - x)`, `mass = Σ q`.
+ * Statistics of one position, at these indices of a Float64Array, relative to its reference
+ * `ref` (the max when finite, else 0): `X_T` is `x_t - ref` and `LSE` is `log Σ exp x - ref`,
+ * so `lse - xTarget = lse_true - x_t` without rounding `log Σ exp(x - ref)` into a huge max
+ * (PyTorch's log_softmax computes `(x - max) - log Σ exp(x - max)`: logits `[1e20, 1e20]` give
+ * `-ln 2`, not 0); `CROSS = Σ q·(lse_true - x)`, `MASS = Σ q`, `G` the upstream gradient.
+ * Doubles go through typed arrays because `finish` is called once per position and doubles
+ * passed as arguments to a call the engine does not inline are boxed (one allocation each).
  */
-export type Finish = (
-  position: number,
-  target: number,
-  xTarget: number,
-  lse: number,
-  cross: number,
-  mass: number,
-  g: number,
-  out: Coeffs,
-) => void;
+export type Stats = Float64Array;
+export const X_T = 0;
+export const LSE = 1;
+export const CROSS = 2;
+export const MASS = 3;
+export const G = 4;
+
+export type Finish = (position: number, target: number, stats: Stats, out: Coeffs) => void;
 
 export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass: MassSpec, finish: Finish): number {
   const { outer, classes: C, inner: S } = io.layout;
@@ -48,7 +51,8 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
   const keep = mass.kind === "prob" ? 1 - mass.smoothing : 1;
   const spread = mass.kind === "prob" ? mass.smoothing / C : 0;
   const withMass = mass.kind !== "none";
-  const co: Coeffs = { loss: 0, a: 0, bMass: 0, bTarget: 0 };
+  const co: Coeffs = new Float64Array(4);
+  const st: Stats = new Float64Array(5);
   let acc = 0;
   for (let n = 0; n < outer; n++) {
     for (let s = 0; s < S; s++) {
@@ -79,24 +83,32 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
       }
       const lnSum = Math.log(sum);
       const g = up === undefined ? 0 : typeof up === "number" ? up : up[pos];
-      finish(pos, t, xT - ref, lnSum, qs * lnSum - qx, qs, g, co);
-      if (losses) losses[pos] = co.loss;
-      acc += co.loss;
+      st[X_T] = xT - ref;
+      st[LSE] = lnSum;
+      st[CROSS] = qs * lnSum - qx;
+      st[MASS] = qs;
+      st[G] = g;
+      finish(pos, t, st, co);
+      const loss = co[LOSS];
+      if (losses) losses[pos] = loss;
+      acc += loss;
       if (grad) {
         // With a = 0 (no gradient: ignored, zero weight or gradOutput) the row stays 0, but
         // is NaN where PyTorch's softmax is NaN: NaN or +Infinity logits, and a row of only
         // -Infinity (`x - max = -inf + inf`), as its `0 - exp(logp)·0` (the wasm builds too).
-        const factor = co.a === 0 ? (Number.isNaN(sum) || sum === 0 ? NaN : 0) : co.a / sum;
+        const a = co[A];
+        const bMass = co[B_MASS];
+        const factor = a === 0 ? (Number.isNaN(sum) || sum === 0 ? NaN : 0) : a / sum;
         for (let c = 0, i = base; c < C; c++, i += S) {
           let v = grad[i] * factor;
           if (withMass) {
             let q = w ? w[c] : 1;
             if (probs) q *= keep * probs[i] + spread;
-            v -= co.bMass * q;
+            v -= bMass * q;
           }
           grad[i] = v;
         }
-        if (t >= 0) grad[base + t * S] -= co.bTarget;
+        if (t >= 0) grad[base + t * S] -= co[B_TARGET];
       }
     }
   }

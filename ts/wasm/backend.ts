@@ -31,6 +31,7 @@ import {
   type SigmoidFocalArgs,
 } from "../backend.js";
 import { workspaceBytes } from "../config.js";
+import { nllJs } from "../js/nll.js";
 import type { Layout } from "../tensor.js";
 import { allocOrThrow, Workspace, type WasmExports } from "./memory.js";
 import { foreignTensorError, registerWasmMemory, wasmMemoryOwner } from "./memories.js";
@@ -337,6 +338,14 @@ export class WasmBackend implements Backend {
   }
 
   nllLoss(args: NllArgs): number {
+    // NLL reads one element per position and its gradient is a fill of zeros: copying the
+    // input into wasm memory and the gradient out would cost several times the loss itself,
+    // so inputs outside wasm memory are computed where they are, by the same arithmetic
+    // (float32 products, float64 sum in position order: the same bits as the kernel).
+    if (this.residentPtr(args.input, "input.data") < 0 && (args.grad === undefined || this.residentPtr(args.grad, "gradInput") < 0)) {
+      if (typeof args.upstream === "object") this.residentPtr(args.upstream, "gradOutput");
+      return nllJs(args);
+    }
     return this.chunked(args, 4, args.weight ? 4 * args.layout.classes : 0, nllCall);
   }
 
