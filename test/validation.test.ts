@@ -185,6 +185,7 @@ const ROWS: Row[] = [
   { loss: "BCELoss", name: "gradInput length", act: (C, b) => new C({ backend: b }).forwardBackward(probs23(), probs23(), { gradInput: new Float32Array(5) }), message: "BCELoss: gradInput has 5 elements but the input has 6", type: RangeError },
   // --- package settings ---
   { loss: "CrossEntropyLoss", name: "configure: unknown option", act: () => api.configure({ workspace: 1 } as never), message: "configure() got an unknown option 'workspace'; valid options are 'workspaceBytes'", type: TypeError },
+  { loss: "CrossEntropyLoss", name: "configure: snake_case option", act: () => api.configure({ workspace_bytes: 1 } as never), message: "configure() got an unknown option 'workspace_bytes'; did you mean 'workspaceBytes'?", type: TypeError },
   { loss: "CrossEntropyLoss", name: "configure: zero workspace", act: () => api.configure({ workspaceBytes: 0 }), message: "configure(): workspaceBytes must be a positive integer (bytes), got 0", type: RangeError },
 ];
 

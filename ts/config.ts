@@ -1,5 +1,7 @@
 /** Package-wide settings (`configure()`), read by the wasm backends at each call. */
 
+import { checkOptionNames } from "./options.js";
+
 /** Default cap of the wasm workspace: inputs whose chunk would need more are processed in chunks. */
 export const DEFAULT_WORKSPACE_BYTES = 32 << 20;
 
@@ -27,9 +29,7 @@ export function configure(options: Partial<Config>): Config {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`configure() takes an object, got ${options === null ? "null" : typeof options}`);
   }
-  for (const key of Object.keys(options)) {
-    if (key !== "workspaceBytes") throw new TypeError(`configure() got an unknown option '${key}'; valid options are 'workspaceBytes'`);
-  }
+  checkOptionNames("configure()", options, ["workspaceBytes"]);
   const bytes = options.workspaceBytes;
   if (bytes !== undefined) {
     // Any positive size works: a tiny cap only means small chunks (slower, same results).
