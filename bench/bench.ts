@@ -5,7 +5,11 @@
  * README's summary. `--quick` (under a minute) runs every case briefly and writes
  * build/bench-quick.md only.
  *
- *   node --expose-gc --import tsx bench/bench.ts [--quick] [--only CrossEntropyLoss,FocalLoss]
+ *   npm run bench -- [--quick] [--only CrossEntropyLoss,FocalLoss]
+ *
+ * It times the built package (dist/): scripts/bench.sh bundles this harness with esbuild,
+ * dist/ left external, rather than running it through tsx, whose transform keeps function
+ * names (a helper call each time a closure is made) and would tax the small shapes.
  */
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
@@ -14,8 +18,7 @@ import { cpus } from "node:os";
 import { dirname, sep } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
 import { Bench } from "tinybench";
-import { resolveBackend } from "../ts/backend.js";
-import type { WasmBackend } from "../ts/wasm/backend.js";
+import { memoryStats } from "../dist/index.js";
 import { LOSSES, RUNNERS, SHAPES, elementsOf, makeData, prepareFused, prepareTf, type Prepared, type Runner } from "./cases.js";
 import { writeReport, type Result } from "./report.js";
 
@@ -41,10 +44,10 @@ function skipReason(runner: Runner, elements: number): string | undefined {
   return undefined;
 }
 
-const wasmMemory = (runner: Runner) =>
-  runner === "simd" || runner === "scalar" || runner === "simd zero-copy"
-    ? (resolveBackend(runner === "scalar" ? "scalar" : "simd") as unknown as WasmBackend).exports.memory.buffer.byteLength
-    : 0;
+const wasmMemory = (runner: Runner) => {
+  const backend = runner === "scalar" ? "scalar" : runner === "simd" || runner === "simd zero-copy" ? "simd" : undefined;
+  return memoryStats().find((s) => s.backend === backend)?.memoryBytes ?? 0;
+};
 
 /** Start times of garbage collections (entries arrive asynchronously, hence times, not counts). */
 const gcTimes: number[] = [];

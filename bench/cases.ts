@@ -4,7 +4,8 @@
  * it (tfjs's own losses where it has them, its ops where it has none).
  */
 import type * as TF from "@tensorflow/tfjs";
-import * as fl from "../ts/index.js";
+// The built package, as users run it (scripts/bench.sh bundles this harness with dist/ external).
+import * as fl from "../dist/index.js";
 import { mulberry32 } from "../test/browser/mulberry32.js";
 
 export const SHAPES: number[][] = [[1, 10], [32, 10], [256, 100], [1024, 1000], [1024, 32000], [8, 21, 128, 128]];

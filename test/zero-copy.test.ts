@@ -199,6 +199,22 @@ describe.each(WASM)("zero copy on the %s backend", (backend) => {
     expect(new api.CrossEntropyLoss({ backend }).forward({ data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] }, [0, 1])).toBeCloseTo(1.9076, 4);
   });
 
+  it("memoryStats() reports the backend's wasm memory, workspace and live tensors", () => {
+    new api.CrossEntropyLoss({ backend }).forward({ data: new Float32Array(6), shape: [2, 3] }, [0, 1]); // loaded
+    const stats = () => api.memoryStats().find((s) => s.backend === backend)!;
+    const b = wasmBackend(backend);
+    const before = stats();
+    expect(before.memoryBytes).toBe(b.exports.memory.buffer.byteLength);
+    expect(before.workspaceBytes).toBe(b.workspace.bytes);
+    expect(before.tensors).toBe(b.liveTensors);
+    const t = api.allocTensor([3, 5], { backend });
+    expect(stats().tensors).toBe(before.tensors + 1);
+    expect(stats().tensorBytes).toBe(before.tensorBytes + 60);
+    t.free();
+    expect(stats().tensors).toBe(before.tensors);
+    expect(stats().tensorBytes).toBe(before.tensorBytes);
+  });
+
   it("a tensor of another backend's memory is refused with the fix in the message", () => {
     const other = backend === "simd" ? "scalar" : "simd";
     const t = alloc([2, 3], other, [1, 2, 3, 4, 5, 6]);

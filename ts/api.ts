@@ -12,3 +12,4 @@ export type { Tensor, TargetLike, TargetTensor, IndexArray, WeightLike } from ".
 export { getBackend, setBackend, BackendUnavailableError, type BackendName } from "./backend.js";
 export { configure, getConfig, DEFAULT_WORKSPACE_BYTES, type Config } from "./config.js";
 export { allocTensor, AllocatedTensor, type AllocTensorOptions } from "./alloc.js";
+export { memoryStats, type WasmMemoryStats } from "./wasm/memories.js";

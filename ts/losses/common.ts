@@ -101,7 +101,9 @@ export function gradBuffer(
   if (input && !exact && overlaps(gradInput, input)) {
     throw new RangeError(`${owner}: gradInput partly overlaps input.data; pass input.data itself for an in-place gradient, or a separate buffer`);
   }
-  for (const [name, other] of Object.entries(others)) {
+  // (for…in: Object.entries would allocate its pairs on every call.)
+  for (const name in others) {
+    const other = others[name];
     if (ArrayBuffer.isView(other) && overlaps(gradInput, other)) {
       throw new RangeError(`${owner}: gradInput shares memory with ${name}, which is read while the gradient is written`);
     }

@@ -116,7 +116,11 @@ export class WasmBackend implements Backend {
     readonly exports: WasmExports,
   ) {
     this.workspace = new Workspace(exports);
-    registerWasmMemory(exports.memory, name);
+    registerWasmMemory(exports.memory, name, () => {
+      let tensorBytes = 0;
+      for (const bytes of this.tensors.values()) tensorBytes += bytes;
+      return { workspaceBytes: this.workspace.bytes, tensors: this.tensors.size, tensorBytes };
+    });
   }
 
   /** Allocates a tensor of `bytes` in this backend's memory (see `allocTensor`). */

@@ -4,11 +4,38 @@
  * backend's memory and refuse it with a clear error instead of silently copying.
  */
 
-const owners: { memory: WebAssembly.Memory; name: string }[] = [];
+/** What one loaded wasm backend holds (see `memoryStats`). */
+export interface WasmMemoryStats {
+  /** 'simd' or 'scalar'. */
+  backend: string;
+  /** Size of the backend's wasm memory: it only grows, never shrinks. */
+  memoryBytes: number;
+  /** The reused workspace the copying calls go through (bounded by `configure({ workspaceBytes })`). */
+  workspaceBytes: number;
+  /** Tensors from `allocTensor` not yet freed, and their bytes. */
+  tensors: number;
+  tensorBytes: number;
+}
+
+interface Owner {
+  memory: WebAssembly.Memory;
+  name: string;
+  usage: () => { workspaceBytes: number; tensors: number; tensorBytes: number };
+}
+
+const owners: Owner[] = [];
 
 /** Called once per loaded wasm instance. */
-export function registerWasmMemory(memory: WebAssembly.Memory, name: string): void {
-  owners.push({ memory, name });
+export function registerWasmMemory(memory: WebAssembly.Memory, name: string, usage: Owner["usage"]): void {
+  owners.push({ memory, name, usage });
+}
+
+/**
+ * The wasm memory of every backend loaded so far (none before the first wasm call in Node or
+ * `init()` in browsers): to watch a long training run, or check the documented cap.
+ */
+export function memoryStats(): WasmMemoryStats[] {
+  return owners.map((o) => ({ backend: o.name, memoryBytes: o.memory.buffer.byteLength, ...o.usage() }));
 }
 
 /** The backend whose wasm memory `view` lives in, if any. */
