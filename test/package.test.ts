@@ -5,10 +5,10 @@
  * work, and the tarball holds only what users need.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packAndInstall, runRepoBin, type Installed } from "./support/pack.js";
+import { packAndInstall, REPO, runRepoBin, type Installed } from "./support/pack.js";
 
 let pkg: Installed;
 
@@ -101,6 +101,29 @@ describe("npm pack", () => {
       inline: { backend: "simd", loss: expected.loss },
       resolved: ["/fused-loss/dist/index.cjs", "/fused-loss/dist/inline.cjs"],
     });
+  });
+
+  it("fused-loss/tfjs from the tarball, ESM and CommonJS: its loss and gradient equal tf.losses.softmaxCrossEntropy", () => {
+    // TensorFlow.js is the consumer's (an optional peer dependency): this repository's, linked.
+    const tfDir = join(pkg.project, "node_modules", "@tensorflow");
+    if (!existsSync(tfDir)) symlinkSync(join(REPO, "node_modules", "@tensorflow"), tfDir, "dir");
+    const code = (load: string) => `${load}
+      const logits = tf.tensor2d([[2, 0.5, -1], [0.1, 0.2, 3]]);
+      const labels = tf.oneHot(tf.tensor1d([0, 2], "int32"), 3);
+      const ours = adapter.categoricalCrossentropy();
+      const value = (f) => tf.valueAndGrad((x) => f(labels, x))(logits);
+      const a = value(ours);
+      const b = value((y, x) => tf.losses.softmaxCrossEntropy(y, x));
+      console.log(JSON.stringify({ loss: [a.value.dataSync()[0], b.value.dataSync()[0]], grad: [Array.from(a.grad.dataSync()), Array.from(b.grad.dataSync())],
+        focal: adapter.sparseCategoricalFocalLoss({ gamma: 2 })(tf.tensor1d([0, 2], "int32"), logits).dataSync()[0] }));`;
+    writeFileSync(join(pkg.project, "tfjs.mjs"), code('import * as tf from "@tensorflow/tfjs"; import * as adapter from "fused-loss/tfjs";'));
+    writeFileSync(join(pkg.project, "tfjs.cjs"), code('const tf = require("@tensorflow/tfjs"); const adapter = require("fused-loss/tfjs");'));
+    const [esm, cjs] = ["tfjs.mjs", "tfjs.cjs"].map((f) => JSON.parse(execFileSync(process.execPath, [f], { cwd: pkg.project, encoding: "utf8" })));
+    expect(cjs).toEqual(esm);
+    expect(esm.loss[0]).toBeCloseTo(esm.loss[1], 6);
+    esm.grad[0].forEach((g: number, i: number) => expect(g).toBeCloseTo(esm.grad[1][i], 6));
+    expect(esm.focal).toBeGreaterThan(0);
+    expect(esm.focal).toBeLessThan(esm.loss[0]);
   });
 
   it("the ESM and CommonJS builds agree with FUSED_LOSS_BACKEND=scalar", () => {
