@@ -194,6 +194,8 @@ mod tests {
             Layout::new(3, 5, 4),
             Layout::new(2, 300, 7),
             Layout::new(1, 4, 9),
+            // Blocks of more than 256 classes in the spatial layout (a heap staging area).
+            Layout::new(1, 16500, 6),
         ];
         let mut seed = 1;
         for layout in layouts {

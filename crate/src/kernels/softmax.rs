@@ -128,6 +128,18 @@ pub fn sweep(
         return Ok(acc);
     }
     let grad = upstream.wants_grad();
+    // Staging area of the spatial tiles, `V = 4` vectors per class of a block: once per call,
+    // not per tile; 16 KiB of stack, or the heap for blocks beyond SPATIAL_BLOCK classes
+    // (more than MAX_BLOCKS · SPATIAL_BLOCK classes).
+    let mut stack_stage = [F32x4::ZERO; SPATIAL_BLOCK * 4];
+    let mut heap_stage = Vec::new();
+    let stage_len = 4 * if c <= SPATIAL_BLOCK { c } else { block_len(c, SPATIAL_BLOCK) };
+    let stage: &mut [F32x4] = if layout.inner == 1 || stage_len <= stack_stage.len() {
+        &mut stack_stage
+    } else {
+        heap_stage.resize(stage_len, F32x4::ZERO);
+        &mut heap_stage
+    };
     for n in 0..layout.outer {
         let sample = &mut data[n * c * layout.inner..(n + 1) * c * layout.inner];
         if layout.inner == 1 {
@@ -168,12 +180,12 @@ pub fn sweep(
                     }
                     tile_g[l] = upstream.at(first + l);
                 }
-                let (inner, t, g) = (layout.inner, &tile_targets, &tile_g);
+                let (inner, t, g, st) = (layout.inner, &tile_targets, &tile_g, &mut *stage);
                 let tile_losses = match (grad, wide) {
-                    (true, true) => spatial_tile::<true, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish),
-                    (true, false) => spatial_tile::<true, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish),
-                    (false, true) => spatial_tile::<false, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish),
-                    (false, false) => spatial_tile::<false, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish),
+                    (true, true) => spatial_tile::<true, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (true, false) => spatial_tile::<true, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (false, true) => spatial_tile::<false, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (false, false) => spatial_tile::<false, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
                 };
                 for (l, &loss) in tile_losses.iter().enumerate().take(lanes) {
                     if let Some(out) = losses.as_deref_mut() {
@@ -677,65 +689,6 @@ fn tile_width<const V: usize>(lanes: usize) -> usize {
     }
 }
 
-/// Pass 1 over classes `classes` of a spatial tile (positions `s..` of the sample).
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-fn reduce_plane_block<const GRAD: bool, const V: usize>(
-    x: &mut [f32],
-    inner: usize,
-    s: usize,
-    lanes: usize,
-    classes: core::ops::Range<usize>,
-    mass: Mass,
-    y: &[f32],
-    inv_c: f32,
-) -> TileStats<V> {
-    with_source!(mass, y, inv_c, |src| reduce_plane_block_with::<GRAD, V, _>(x, inner, s, lanes, classes, src))
-}
-
-#[inline(always)]
-fn reduce_plane_block_with<const GRAD: bool, const V: usize, S: Source>(
-    x: &mut [f32],
-    inner: usize,
-    s: usize,
-    lanes: usize,
-    classes: core::ops::Range<usize>,
-    src: S,
-) -> TileStats<V> {
-    let width = tile_width::<V>(lanes);
-    let n = width.min(4);
-    let mut st = TileStats::<V>::ZERO;
-    st.max = [F32x4::splat(f32::NEG_INFINITY); V];
-    for k in classes.clone() {
-        let at = k * inner + s;
-        let p = &x[at..at + width];
-        for v in 0..V {
-            st.max[v] = st.max[v].pmax(F32x4::load_first(&p[4 * v..], n, 0.0));
-        }
-    }
-    for v in 0..V {
-        st.reference[v] = st.max[v].eq(F32x4::splat(f32::NEG_INFINITY)).select(F32x4::ZERO, st.max[v]);
-    }
-    for k in classes {
-        let at = k * inner + s;
-        let p = &mut x[at..at + width];
-        for v in 0..V {
-            let d = F32x4::load_first(&p[4 * v..], n, 0.0).sub(st.reference[v]);
-            let e = exp_shifted(d);
-            if GRAD {
-                e.store_first(&mut p[4 * v..], n);
-            }
-            st.sum[v] = st.sum[v].add(e);
-            if S::ACTIVE {
-                let q = src.plane(k, at + 4 * v, n);
-                st.mass_x[v] = st.mass_x[v].add(q.mul(d));
-                st.mass[v] = st.mass[v].add(q);
-            }
-        }
-    }
-    st
-}
-
 /// Pass 2 over classes `classes` of a spatial tile: `grad = e·a - b·q`, per lane `a`, `b`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
@@ -781,6 +734,136 @@ fn grad_plane_block_with<const V: usize, S: Source>(
     }
 }
 
+/// Pass 1 over classes `classes` (at most [`SPATIAL_BLOCK`]) of a spatial tile (positions
+/// `s..` of the sample), reading each class plane once: the max pass copies the logits to
+/// `stage` (`V` vectors per class, contiguous, in L1), the exponentials are computed from
+/// and (when `GRAD`) stored there, for [`grad_plane_staged`] or [`unstage`]. The class
+/// planes are `inner` floats apart (often a power of two: every plane's line of a tile in
+/// the same cache set), so reading them again is what costs.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn reduce_plane_staged<const GRAD: bool, const V: usize>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    classes: core::ops::Range<usize>,
+    mass: Mass,
+    y: &[f32],
+    inv_c: f32,
+    stage: &mut [F32x4],
+) -> TileStats<V> {
+    with_source!(mass, y, inv_c, |src| reduce_plane_staged_with::<GRAD, V, _>(x, inner, s, lanes, classes, src, stage))
+}
+
+#[inline(always)]
+fn reduce_plane_staged_with<const GRAD: bool, const V: usize, S: Source>(
+    x: &[f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    classes: core::ops::Range<usize>,
+    src: S,
+    stage: &mut [F32x4],
+) -> TileStats<V> {
+    let width = tile_width::<V>(lanes);
+    let n = width.min(4);
+    let stage = &mut stage[..classes.len() * V];
+    let mut st = TileStats::<V>::ZERO;
+    st.max = [F32x4::splat(f32::NEG_INFINITY); V];
+    for (k, sv) in classes.clone().zip(stage.chunks_exact_mut(V)) {
+        let at = k * inner + s;
+        let p = &x[at..at + width];
+        for v in 0..V {
+            let xv = F32x4::load_first(&p[4 * v..], n, 0.0);
+            sv[v] = xv;
+            st.max[v] = st.max[v].pmax(xv);
+        }
+    }
+    for v in 0..V {
+        st.reference[v] = st.max[v].eq(F32x4::splat(f32::NEG_INFINITY)).select(F32x4::ZERO, st.max[v]);
+    }
+    for (k, sv) in classes.zip(stage.chunks_exact_mut(V)) {
+        let at = k * inner + s;
+        for v in 0..V {
+            let d = sv[v].sub(st.reference[v]);
+            let e = exp_shifted(d);
+            if GRAD {
+                sv[v] = e;
+            }
+            st.sum[v] = st.sum[v].add(e);
+            if S::ACTIVE {
+                let q = src.plane(k, at + 4 * v, n);
+                st.mass_x[v] = st.mass_x[v].add(q.mul(d));
+                st.mass[v] = st.mass[v].add(q);
+            }
+        }
+    }
+    st
+}
+
+/// [`grad_plane_block`] over all the classes of a one-block tile, from the exponentials
+/// [`reduce_plane_staged`] left in `stage`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn grad_plane_staged<const V: usize>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    mass: Mass,
+    y: &[f32],
+    inv_c: f32,
+    a: &[F32x4; V],
+    b: &[F32x4; V],
+    stage: &[F32x4],
+) {
+    with_source!(mass, y, inv_c, |src| grad_plane_staged_with::<V, _>(x, inner, s, lanes, src, a, b, stage))
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn grad_plane_staged_with<const V: usize, S: Source>(
+    x: &mut [f32],
+    inner: usize,
+    s: usize,
+    lanes: usize,
+    src: S,
+    a: &[F32x4; V],
+    b: &[F32x4; V],
+    stage: &[F32x4],
+) {
+    let c = x.len() / inner;
+    let width = tile_width::<V>(lanes);
+    let n = width.min(4);
+    for (k, sv) in stage[..c * V].chunks_exact(V).enumerate() {
+        let at = k * inner + s;
+        let p = &mut x[at..at + width];
+        for v in 0..V {
+            let mut g = sv[v].mul(a[v]);
+            if S::ACTIVE {
+                g = g.sub(b[v].mul(src.plane(k, at + 4 * v, n)));
+            }
+            g.store_first(&mut p[4 * v..], n);
+        }
+    }
+}
+
+/// Stores the exponentials of classes `classes` from `stage` into the tile (several blocks:
+/// every block's pass 1 runs before the first pass 2).
+#[inline(never)]
+fn unstage<const V: usize>(x: &mut [f32], inner: usize, s: usize, lanes: usize, classes: core::ops::Range<usize>, stage: &[F32x4]) {
+    let width = tile_width::<V>(lanes);
+    let n = width.min(4);
+    for (k, sv) in classes.zip(stage.chunks_exact(V)) {
+        let at = k * inner + s;
+        let p = &mut x[at..at + width];
+        for v in 0..V {
+            sv[v].store_first(&mut p[4 * v..], n);
+        }
+    }
+}
+
 /// Packs per-lane scalars into `V` vectors.
 #[inline(always)]
 fn lanes_to_vectors<const V: usize>(values: &[f32; TILE]) -> [F32x4; V] {
@@ -808,6 +891,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     g: &[f32; TILE],
     first_position: usize,
     finish: &mut impl Finish,
+    stage: &mut [F32x4],
 ) -> [f32; TILE] {
     let c = x.len() / inner;
     let inv_c = 1.0 / c as f32;
@@ -822,7 +906,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     let mut b_target = [0.0f32; TILE];
     if c <= SPATIAL_BLOCK {
         // The common case: one block, no per-block arrays, no f64 `exp`.
-        let st = reduce_plane_block::<GRAD, V>(x, inner, s, lanes, 0..c, mass, y, inv_c);
+        let st = reduce_plane_staged::<GRAD, V>(x, inner, s, lanes, 0..c, mass, y, inv_c, stage);
         let mut a = [0.0f32; TILE];
         let mut ln_sum = [0.0f32; TILE];
         for v in 0..V {
@@ -836,14 +920,18 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
         }
         if GRAD {
             let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
-            grad_plane_block::<V>(x, inner, s, lanes, 0..c, mass, y, inv_c, &a, &b);
+            grad_plane_staged::<V>(x, inner, s, lanes, mass, y, inv_c, &a, &b, stage);
         }
     } else {
         let block = block_len(c, SPATIAL_BLOCK);
         let n_blocks = c.div_ceil(block);
         let mut per_block = [TileStats::<V>::ZERO; MAX_BLOCKS];
         for (j, st) in per_block.iter_mut().enumerate().take(n_blocks) {
-            *st = reduce_plane_block::<GRAD, V>(x, inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c);
+            let classes = j * block..((j + 1) * block).min(c);
+            *st = reduce_plane_staged::<GRAD, V>(x, inner, s, lanes, classes.clone(), mass, y, inv_c, stage);
+            if GRAD {
+                unstage::<V>(x, inner, s, lanes, classes, stage);
+            }
         }
         let mut factors = [[0.0f32; TILE]; MAX_BLOCKS];
         for l in 0..lanes {
