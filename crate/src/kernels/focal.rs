@@ -55,8 +55,17 @@ pub fn focal_terms(l: f64, c: f64, gamma: f64, gradient: Gradient) -> (f64, f64)
     if gamma == 0.0 {
         return (-c * l, -c);
     }
-    let q = -l.exp_m1();
-    let qg = q.powf(gamma);
+    // One transcendental for both `p_t = e^l` and `q = 1 - p_t`: the one of them below 1/2
+    // from `exp` or `-expm1`, the other as `1 -` it (no cancellation: the result is >= 1/2).
+    let (p, q) = if l < -core::f64::consts::LN_2 {
+        let p = l.exp();
+        (p, 1.0 - p)
+    } else {
+        let q = -l.exp_m1();
+        (1.0 - q, q)
+    };
+    // The default γ = 2 without `pow` (a software routine in wasm; `q·q` is correctly rounded).
+    let qg = if gamma == 2.0 { q * q } else { q.powf(gamma) };
     let loss = -c * qg * l;
     let dldl = match gradient {
         Gradient::Detached => -c * qg,
@@ -64,7 +73,6 @@ pub fn focal_terms(l: f64, c: f64, gamma: f64, gradient: Gradient) -> (f64, f64)
             // l/q → -1 as p_t → 1 (q = 0 exactly when p_t rounds to 1).
             let ratio = if q > 0.0 { l / q } else { -1.0 };
             // p_t·l/q → 0 as p_t → 0 (l = -inf).
-            let p = l.exp();
             let pl = if p > 0.0 { p * ratio } else { 0.0 };
             -c * qg * (1.0 - gamma * pl)
         }
