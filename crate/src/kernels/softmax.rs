@@ -131,10 +131,14 @@ pub fn sweep(
     // Staging area of the spatial tiles, `V = 4` vectors per class of a block: once per call,
     // not per tile; 16 KiB of stack, or the heap for blocks beyond SPATIAL_BLOCK classes
     // (more than MAX_BLOCKS · SPATIAL_BLOCK classes).
-    let mut stack_stage = [F32x4::ZERO; SPATIAL_BLOCK * 4];
+    // Rows need none (no 16 KiB of zeros per call on small row inputs).
+    let mut stack_stage;
     let mut heap_stage = Vec::new();
     let stage_len = 4 * if c <= SPATIAL_BLOCK { c } else { block_len(c, SPATIAL_BLOCK) };
-    let stage: &mut [F32x4] = if layout.inner == 1 || stage_len <= stack_stage.len() {
+    let stage: &mut [F32x4] = if layout.inner == 1 {
+        &mut []
+    } else if stage_len <= SPATIAL_BLOCK * 4 {
+        stack_stage = [F32x4::ZERO; SPATIAL_BLOCK * 4];
         &mut stack_stage
     } else {
         heap_stage.resize(stage_len, F32x4::ZERO);
