@@ -155,6 +155,209 @@ pub fn pow(x: F32x4, y: F32x4) -> F32x4 {
     y.eq(F32x4::splat(0.0)).select(F32x4::splat(1.0), r)
 }
 
+// ---------------------------------------------------------------------------------------
+// Restricted-domain variants for the element-wise losses (`kernels::binary`): the same
+// polynomials (or Arm's `v_expf` ones for exp) without the range reduction, special-value
+// and denormal handling that their domains make unnecessary, so about half the operations.
+
+/// Indices into [`Consts`].
+pub mod k {
+    pub const ZERO: usize = 0;
+    pub const ONE: usize = 1;
+    pub const HALF: usize = 2;
+    pub const NAN: usize = 3;
+    pub const INF: usize = 4;
+    pub const NEG_INF: usize = 5;
+    pub(super) const LN_P: usize = 6; // 9 coefficients, highest degree first
+    pub(super) const LN2_LO: usize = 15;
+    pub(super) const LN2_HI: usize = 16;
+    pub(super) const NEG_LOG2E: usize = 17;
+    pub(super) const SHIFT: usize = 18;
+    pub(super) const NEG_LN2_HI: usize = 19;
+    pub(super) const LN2_LO_EXP: usize = 20;
+    pub(super) const EXP_P: usize = 21; // 5 coefficients, highest degree first
+    pub(super) const EXP_NEG_FLUSH: usize = 26;
+    pub(super) const SQRT2_M1: usize = 27;
+    pub(super) const TWO_23: usize = 28;
+    pub(super) const TWENTY_THREE: usize = 29;
+    pub const NEG_100: usize = 30;
+    pub const TINY: usize = 31; // 1e-12
+    pub const COUNT: usize = 32;
+}
+
+const CONSTS: [f32; k::COUNT] = [
+    0.0,
+    1.0,
+    0.5,
+    f32::NAN,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333_1e-1,
+    LN2_LO,
+    LN2_HI,
+    -LOG2E,
+    12_582_912.0, // 1.5·2^23
+    -f32::from_bits(0x3f31_7200), // ln 2, high 17 bits
+    f32::from_bits(0x35bf_be8e),  // ln 2 - high part
+    // Arm optimized-routines `v_expf` coefficients, highest degree first.
+    f32::from_bits(0x3c07_2010),
+    f32::from_bits(0x3d2b_9f17),
+    f32::from_bits(0x3e2a_af33),
+    f32::from_bits(0x3eff_fedb),
+    f32::from_bits(0x3f7f_fff6),
+    87.0,
+    core::f32::consts::SQRT_2 - 1.0,
+    8_388_608.0, // 2^23
+    23.0,
+    -100.0,
+    1e-12,
+];
+
+/// The constants of the restricted-domain functions as vectors, built once outside a loop
+/// and passed in. A loop body that splats constants itself gets a `v128.const` per use,
+/// which V8 re-materialises at every iteration (three instructions each, then spilled and
+/// reloaded): in the element-wise sweeps that was more than a third of all instructions.
+/// Built from values the optimiser cannot see through, so they stay loop-invariant locals.
+/// The scalar build keeps plain constants (immediates there; four loads per vector from a
+/// table would cost more), so `get` returns the same values in both builds.
+#[derive(Clone, Copy)]
+pub struct Consts(#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] [F32x4; k::COUNT]);
+
+impl Consts {
+    pub fn new() -> Self {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            let mut v = [F32x4::ZERO; k::COUNT];
+            for (i, c) in CONSTS.iter().enumerate() {
+                v[i] = F32x4::splat(core::hint::black_box(*c));
+            }
+            Self(v)
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        Self()
+    }
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> F32x4 {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return self.0[i];
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        F32x4::splat(CONSTS[i])
+    }
+}
+
+impl Default for Consts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `ln(1 + z) + k·ln 2` for `z` in `[√½ - 1, √2 - 1]`, given `k·LN2_LO` and `k·LN2_HI`: the
+/// core of [`ln`] (Cephes' polynomial, same operations in the same order).
+#[inline(always)]
+fn ln_core(z: F32x4, k_lo: F32x4, k_hi: F32x4, c: &Consts) -> F32x4 {
+    let z2 = z.mul(z);
+    let mut p = c.get(k::LN_P);
+    for i in 1..9 {
+        p = p.mul(z).add(c.get(k::LN_P + i));
+    }
+    let mut y = p.mul(z).mul(z2);
+    y = y.add(k_lo);
+    y = y.sub(z2.mul(c.get(k::HALF)));
+    z.add(y).add(k_hi)
+}
+
+/// Beyond this `|x|`, `e^-|x|` is flushed to +0 by [`exp_neg`] (`e^-87 ≈ 1.6e-38`, just
+/// above the smallest normal float; `2^n` then stays normal without clamping).
+pub const EXP_NEG_FLUSH: f32 = 87.0;
+
+/// `e^-a` for `a >= 0` (or NaN), with the fewest operations: `e^-a = 2^n·(1 + P(r))`,
+/// `-a = n·ln 2 + r`, `n` rounded by the `1.5·2^23` shift (which leaves `n` in the low bits
+/// for `2^n`), `P` the degree-5 minimax polynomial of Arm's optimized-routines `v_expf`
+/// (the softmax sweep's `exp_shifted`, bit for bit, at `d = -a`). Max error 2.05 ulp for
+/// `a <= 87` (see `exp_neg_accuracy`); +0 above 87 (+Infinity included, where the true
+/// value is below 1.7e-38), NaN for NaN.
+#[inline(always)]
+pub fn exp_neg(a: F32x4, c: &Consts) -> F32x4 {
+    let z = a.mul(c.get(k::NEG_LOG2E)).add(c.get(k::SHIFT));
+    let n = z.sub(c.get(k::SHIFT));
+    // r = -a - n·ln 2, in two steps (the first exact); -(a + n·c) rounds as -a - n·c.
+    let r = n.mul(c.get(k::NEG_LN2_HI)).sub(a);
+    let r = r.sub(n.mul(c.get(k::LN2_LO_EXP)));
+    let mut p = c.get(k::EXP_P);
+    for i in 1..5 {
+        p = p.mul(r).add(c.get(k::EXP_P + i));
+    }
+    let scale = z.pow2i_shifted();
+    let e = scale.add(p.mul(r).mul(scale));
+    a.gt(c.get(k::EXP_NEG_FLUSH)).zero_where(e)
+}
+
+/// `ln(1 + e)` for `e` in `[0, 1]` (or NaN → NaN). No rounding of `1 + e` to correct: for
+/// `e <= √2 - 1` the polynomial takes `z = e` itself, above it `1 + e = 2·(1 + z)` with
+/// `z = (e - 1)/2` in `(√½ - 1, 0]`. Max error 1.36 ulp (see `ln_1p_unit_accuracy`).
+#[inline(always)]
+pub fn ln_1p_unit(e: F32x4, c: &Consts) -> F32x4 {
+    let hi = e.gt(c.get(k::SQRT2_M1));
+    let z = hi.select(e.sub(c.get(k::ONE)).mul(c.get(k::HALF)), e);
+    ln_core(z, hi.keep(c.get(k::LN2_LO)), hi.keep(c.get(k::LN2_HI)), c)
+}
+
+/// [`Logistic`] of every lane from `e = exp_neg(|x|)` and `ln_1p_unit(e)`, one division
+/// (`σ(|x|) = 1/(1 + e)`, `σ(-|x|) = e·σ(|x|)`). The same limits at ±Infinity and NaN as
+/// [`logistic`]; for `87 < |x| < ∞`, where `e` is flushed, `σ(-|x|)` and
+/// `softplus(-|x|)` are +0 instead of a value below 1.7e-38. Max error for `|x| <= 87`
+/// (see `logistic_fast_accuracy`): 4.2 ulp for `σ(±x)`, 3.4 ulp for `softplus(±x)`.
+#[inline(always)]
+pub fn logistic_fast(x: F32x4, c: &Consts) -> Logistic {
+    let zero = c.get(k::ZERO);
+    let one = c.get(k::ONE);
+    let e = exp_neg(x.abs(), c);
+    let l = ln_1p_unit(e, c);
+    let big = one.div(one.add(e)); // σ(|x|)
+    let small = e.mul(big); // σ(-|x|)
+    let negative = x.lt(zero); // NaN lanes: NaN either way
+    Logistic {
+        p: negative.select(small, big),
+        pn: negative.select(big, small),
+        // pmax keeps a NaN x (as max would); at x = -0 it keeps -0, and -0 + l = l.
+        sp: x.pmax(zero).add(l),
+        sp_neg: x.neg().pmax(zero).add(l),
+    }
+}
+
+/// `ln x` for `x` in `[0, 1]` (denormals included), for a caller that clamps the result
+/// at -100 or above: `x = 0` gives -103.97 (`ln 2^-150`) instead of -Infinity. `x` is
+/// scaled by `2^23` first (exact, and every denormal becomes normal), then split as
+/// `m·2^k` with `m` in `[√½, √2)` by integer arithmetic ([`F32x4::frexp_sqrt2`]). Max
+/// error 0.8 ulp for `x > 0` (see `ln_unit_accuracy`).
+#[inline(always)]
+pub fn ln_unit(x: F32x4, c: &Consts) -> F32x4 {
+    let (e, m) = x.mul(c.get(k::TWO_23)).frexp_sqrt2();
+    let e = e.sub(c.get(k::TWENTY_THREE));
+    ln_core(m.sub(c.get(k::ONE)), e.mul(c.get(k::LN2_LO)), e.mul(c.get(k::LN2_HI)), c)
+}
+
+/// `ln(1 - x)` for `x` in `[0, 1]`, for a caller that clamps at -100 or above (`x = 1`
+/// gives -103.97): [`ln_unit`] of `w = 1 - x` plus Goldberg's correction for the rounding
+/// of `w`, `((1 - x) - w)/w`, with `1/w ≈ 1 + x` (the rounding is 0 for `x >= 1/2` and the
+/// correction at most half an ulp of 1, so the approximation costs below 0.2 ulp).
+/// Max error 1.44 ulp for `x < 1` (see `ln_1m_unit_accuracy`).
+#[inline(always)]
+pub fn ln_1m_unit(x: F32x4, c: &Consts) -> F32x4 {
+    let one = c.get(k::ONE);
+    let w = one.sub(x);
+    let rounding = w.sub(one).add(x); // w - (1 - x), exact
+    ln_unit(w, c).sub(rounding.mul(one.add(x)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +510,80 @@ mod tests {
         assert!(r[1].is_nan());
         assert_eq!(r[2], f32::INFINITY);
         assert_eq!(r[3], 2.0);
+    }
+
+    /// Restricted-domain sweeps: `max_ulp` over the domain, printed for the doc comments.
+    fn report(what: &str, (e, at): (f64, f32), bound: f64) {
+        eprintln!("{what}: max error {e} ulp at {at}");
+        assert!(e <= bound, "{what} max error {e} ulp at {at}");
+    }
+
+    #[test]
+    fn exp_neg_accuracy() {
+        report("exp_neg", max_ulp(|a| exp_neg(a, &Consts::new()), |a| (-a).exp(), |a| (0.0..=EXP_NEG_FLUSH).contains(&a) || a.is_nan()), 100.0);
+        let r = exp_neg(F32x4::from_array([0.0, 87.5, f32::INFINITY, f32::NAN]), &Consts::new()).to_array();
+        assert_eq!(r[..3], [1.0, 0.0, 0.0]);
+        assert!(r[3].is_nan());
+    }
+
+    #[test]
+    fn ln_1p_unit_accuracy() {
+        report("ln_1p_unit", max_ulp(|e| ln_1p_unit(e, &Consts::new()), f64::ln_1p, |e| (0.0..=1.0).contains(&e) || e.is_nan()), 100.0);
+        let r = ln_1p_unit(F32x4::from_array([0.0, 1.0, f32::NAN, 1e-30]), &Consts::new()).to_array();
+        assert_eq!(r[0], 0.0);
+        assert_eq!(r[1], core::f32::consts::LN_2);
+        assert!(r[2].is_nan());
+        assert_eq!(r[3], 1e-30);
+    }
+
+    #[test]
+    fn logistic_fast_accuracy() {
+        let c = Consts::new();
+        let domain = |x: f32| x.abs() <= EXP_NEG_FLUSH || x.is_nan();
+        report("logistic_fast p", max_ulp(|x| logistic_fast(x, &c).p, sigmoid64, domain), 100.0);
+        report("logistic_fast pn", max_ulp(|x| logistic_fast(x, &c).pn, |x| sigmoid64(-x), domain), 100.0);
+        report("logistic_fast sp", max_ulp(|x| logistic_fast(x, &c).sp, softplus64, domain), 100.0);
+        report("logistic_fast sp_neg", max_ulp(|x| logistic_fast(x, &c).sp_neg, |x| softplus64(-x), domain), 100.0);
+        // Beyond the flush: exact limits or +0 where the truth is below 1.7e-38.
+        sweep(|x| {
+            if !(x.abs() > EXP_NEG_FLUSH) {
+                return;
+            }
+            let l = logistic_fast(F32x4::splat(x), &c);
+            let x64 = x as f64;
+            for (got, truth) in [(l.p, sigmoid64(x64)), (l.pn, sigmoid64(-x64)), (l.sp, softplus64(x64)), (l.sp_neg, softplus64(-x64))] {
+                let got = got.to_array()[0];
+                assert!(got as f64 == truth as f32 as f64 || (got == 0.0 && truth < 1.7e-38), "x = {x}: {got} vs {truth}");
+            }
+        });
+        let l = logistic_fast(F32x4::from_array([f32::NEG_INFINITY, f32::INFINITY, f32::NAN, -0.0]), &c);
+        assert_eq!(l.p.to_array()[..2], [0.0, 1.0]);
+        assert_eq!(l.pn.to_array()[..2], [1.0, 0.0]);
+        assert_eq!(l.sp.to_array()[..2], [0.0, f32::INFINITY]);
+        assert_eq!(l.sp_neg.to_array()[..2], [f32::INFINITY, 0.0]);
+        for v in [l.p, l.pn, l.sp, l.sp_neg] {
+            assert!(v.to_array()[2].is_nan());
+        }
+        assert_eq!((l.p.to_array()[3], l.pn.to_array()[3]), (0.5, 0.5));
+    }
+
+    #[test]
+    fn ln_unit_accuracy() {
+        report("ln_unit", max_ulp(|x| ln_unit(x, &Consts::new()), f64::ln, |x| x > 0.0 && x <= 1.0), 100.0);
+        let r = ln_unit(F32x4::from_array([0.0, 1.0, f32::from_bits(1), 0.5]), &Consts::new()).to_array();
+        assert_eq!(r[0], -150.0 * core::f32::consts::LN_2);
+        assert_eq!(r[1], 0.0);
+        assert!((r[2] as f64 - (f32::from_bits(1) as f64).ln()).abs() < 1e-5);
+        assert_eq!(r[3], -core::f32::consts::LN_2);
+    }
+
+    #[test]
+    fn ln_1m_unit_accuracy() {
+        report("ln_1m_unit", max_ulp(|x| ln_1m_unit(x, &Consts::new()), |x| (-x).ln_1p(), |x| (0.0..1.0).contains(&x)), 100.0);
+        let r = ln_1m_unit(F32x4::from_array([0.0, 1.0, 1e-30, 0.5]), &Consts::new()).to_array();
+        assert_eq!(r[0], 0.0);
+        assert_eq!(r[1], -150.0 * core::f32::consts::LN_2);
+        assert_eq!(r[2], -1e-30);
+        assert_eq!(r[3], -core::f32::consts::LN_2);
     }
 }

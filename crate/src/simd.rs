@@ -152,6 +152,16 @@ mod imp {
             );
             (Self(f32x4_convert_i32x4(e)), Self(m))
         }
+        /// Splits positive finite normal lanes into `(k as f32, m)`, `self = m·2^k` with `m`
+        /// in `[√½, √2)`, by integer arithmetic (no compare and select): adding
+        /// `1 - √½` in the bit pattern carries into the exponent exactly when `m >= √2`.
+        #[inline(always)]
+        pub fn frexp_sqrt2(self) -> (Self, Self) {
+            let ix = i32x4_add(self.0, i32x4_splat(super::FREXP_SQRT2_SHIFT));
+            let k = i32x4_sub(u32x4_shr(ix, 23), i32x4_splat(127));
+            let m = i32x4_add(v128_and(ix, i32x4_splat(0x007f_ffff)), i32x4_splat(super::SQRT_HALF_BITS));
+            (Self(f32x4_convert_i32x4(k)), Self(m))
+        }
         #[inline(always)]
         pub fn hsum(self) -> f32 {
             let [a, b, c, d] = self.to_array();
@@ -178,6 +188,11 @@ mod imp {
         #[inline(always)]
         pub fn zero_where(self, v: F32x4) -> F32x4 {
             F32x4(v128_andnot(v.0, self.0))
+        }
+        /// `v` in the lanes of this mask, +0 elsewhere (one `and`: `select(v, +0)`).
+        #[inline(always)]
+        pub fn keep(self, v: F32x4) -> F32x4 {
+            F32x4(v128_and(v.0, self.0))
         }
         #[inline(always)]
         pub fn or(self, o: Self) -> Self {
@@ -334,6 +349,13 @@ mod imp {
             (Self(e), Self(m))
         }
         #[inline(always)]
+        pub fn frexp_sqrt2(self) -> (Self, Self) {
+            let ix = |x: f32| x.to_bits().wrapping_add(super::FREXP_SQRT2_SHIFT as u32);
+            let k = map(self.0, |x| ((ix(x) >> 23) as i32 - 127) as f32);
+            let m = map(self.0, |x| f32::from_bits((ix(x) & 0x007f_ffff) + super::SQRT_HALF_BITS as u32));
+            (Self(k), Self(m))
+        }
+        #[inline(always)]
         pub fn hsum(self) -> f32 {
             let [a, b, c, d] = self.0;
             (a + b) + (c + d)
@@ -353,6 +375,10 @@ mod imp {
         #[inline(always)]
         pub fn zero_where(self, v: F32x4) -> F32x4 {
             self.select(F32x4::splat(0.0), v)
+        }
+        #[inline(always)]
+        pub fn keep(self, v: F32x4) -> F32x4 {
+            self.select(v, F32x4::splat(0.0))
         }
         #[inline(always)]
         pub fn select(self, yes: F32x4, no: F32x4) -> F32x4 {
@@ -388,6 +414,11 @@ pub use imp::{F32x4, Mask};
 /// exponent field wants `n + 127`.
 const POW2I_MAGIC: f32 = 12_582_912.0;
 const POW2I_OFFSET: i32 = 0x4B40_0000 - 127;
+
+/// `frexp_sqrt2`: the bits of `√½` (exponent -1, the mantissa bits of `√2`), and the shift
+/// that takes the bits of `1` to them.
+const SQRT_HALF_BITS: i32 = 0x3f35_04f3;
+const FREXP_SQRT2_SHIFT: i32 = 0x3f80_0000 - SQRT_HALF_BITS;
 
 /// True when this build runs the hand-written SIMD128 path.
 pub const SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));

@@ -1,7 +1,7 @@
 //! The element-wise binary family, forward and backward in one pass, four elements per
 //! vector: `BCEWithLogitsLoss`, `BCELoss` and torchvision's `sigmoid_focal_loss`.
 //!
-//! Every term is a closed form without cancellation, from [`math::logistic`]:
+//! Every term is a closed form without cancellation, from [`math::logistic_fast`]:
 //! `σ(±x)` directly and `-ln σ(±x) = softplus(∓x) = max(∓x, 0) + ln_1p(e^-|x|)`.
 //! - BCE with logits: `loss = w·[(1 - t)·softplus(x) + pw·t·softplus(-x)]` (PyTorch's
 //!   `(1 - t)·x + (1 + (pw - 1)·t)·softplus(-x)` rearranged into two non-negative terms),
@@ -20,7 +20,7 @@
 //! Losses are accumulated in element order, so chunked calls give the same bits.
 
 use super::{check_len, KernelError, Upstream};
-use crate::math;
+use crate::math::{self, k, Consts};
 use crate::simd::F32x4;
 
 /// A weight broadcast against the input: element `i` gets
@@ -135,12 +135,72 @@ fn run(
     })
 }
 
+/// Adds the first `lanes` losses of `l` to `acc` one by one, in element order.
+#[inline(always)]
+fn add_losses(mut acc: f64, l: F32x4, lanes: usize) -> f64 {
+    let a = l.to_array();
+    if lanes == 4 {
+        acc += a[0] as f64;
+        acc += a[1] as f64;
+        acc += a[2] as f64;
+        acc += a[3] as f64;
+    } else {
+        for v in a.iter().take(lanes) {
+            acc += *v as f64;
+        }
+    }
+    acc
+}
+
+/// Whole vectors, then the tail out of line. Branches on the upstream kind and the loss
+/// output are per vector but always go the same way.
 #[inline(never)]
 fn sweep<const GRAD: bool>(
     data: &mut [f32],
     target: &[f32],
     upstream: Upstream,
-    mut losses: Option<&mut [f32]>,
+    losses: Option<&mut [f32]>,
+    mut acc: f64,
+    loss: &mut impl Elementwise,
+) -> f64 {
+    let n = data.len();
+    let (per_position, uniform): (&[f32], F32x4) = match upstream {
+        Upstream::PerPosition(g) => (g, F32x4::splat(0.0)),
+        Upstream::Uniform(g) => (&[], F32x4::splat(g)),
+        Upstream::None => (&[], F32x4::splat(0.0)),
+    };
+    let per = !per_position.is_empty();
+    let out: &mut [f32] = losses.unwrap_or(&mut []);
+    let write = !out.is_empty();
+    let full = n - n % 4;
+    let mut i = 0;
+    while i < full {
+        let xs = &mut data[i..i + 4];
+        let (l, d) = loss.eval::<GRAD>(F32x4::load(xs), F32x4::load(&target[i..i + 4]), 4);
+        if GRAD {
+            let g = if per { F32x4::load(&per_position[i..i + 4]) } else { uniform };
+            d.mul(g).store(xs);
+        }
+        if write {
+            l.store(&mut out[i..i + 4]);
+        }
+        acc = add_losses(acc, l, 4);
+        i += 4;
+    }
+    if i < n {
+        acc = sweep_tail::<GRAD>(&mut data[i..], &target[i..], per_position.get(i..).unwrap_or(&[]), uniform, out.get_mut(i..).unwrap_or(&mut []), acc, loss);
+    }
+    acc
+}
+
+/// The last 1 to 3 elements of [`sweep`] (out of line: once per call).
+#[inline(never)]
+fn sweep_tail<const GRAD: bool>(
+    data: &mut [f32],
+    target: &[f32],
+    per_position: &[f32],
+    uniform: F32x4,
+    out: &mut [f32],
     mut acc: f64,
     loss: &mut impl Elementwise,
 ) -> f64 {
@@ -152,18 +212,13 @@ fn sweep<const GRAD: bool>(
         let t = F32x4::load_first(&target[i..], lanes, 0.0);
         let (l, d) = loss.eval::<GRAD>(x, t, lanes);
         if GRAD {
-            let g = match upstream {
-                Upstream::PerPosition(g) => F32x4::load_first(&g[i..], lanes, 0.0),
-                _ => F32x4::splat(upstream.at(0)),
-            };
+            let g = if per_position.is_empty() { uniform } else { F32x4::load_first(&per_position[i..], lanes, 0.0) };
             d.mul(g).store_first(&mut data[i..], lanes);
         }
-        if let Some(out) = losses.as_deref_mut() {
+        if !out.is_empty() {
             l.store_first(&mut out[i..], lanes);
         }
-        for v in l.to_array().iter().take(lanes) {
-            acc += *v as f64;
-        }
+        acc = add_losses(acc, l, lanes);
         i += lanes;
     }
     acc
@@ -171,11 +226,12 @@ fn sweep<const GRAD: bool>(
 
 /// `x == -inf` lanes: PyTorch's loss is NaN there (see the module documentation).
 #[inline(always)]
-fn nan_at_neg_inf(x: F32x4, loss: F32x4) -> F32x4 {
-    x.eq(F32x4::splat(f32::NEG_INFINITY)).select(F32x4::splat(f32::NAN), loss)
+fn nan_at_neg_inf(x: F32x4, loss: F32x4, c: &Consts) -> F32x4 {
+    x.eq(c.get(k::NEG_INF)).select(c.get(k::NAN), loss)
 }
 
 struct WithLogits<'a> {
+    c: Consts,
     weight: Option<Lanes<'a>>,
     pos_weight: Option<Lanes<'a>>,
 }
@@ -183,14 +239,15 @@ struct WithLogits<'a> {
 impl Elementwise for WithLogits<'_> {
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
-        let lg = math::logistic(x);
-        let not_t = F32x4::splat(1.0).sub(t);
+        let c = &self.c;
+        let lg = math::logistic_fast(x, c);
+        let not_t = c.get(k::ONE).sub(t);
         let pos = match &mut self.pos_weight {
             Some(pw) => pw.next(lanes).mul(t),
             None => t,
         };
-        let mut loss = nan_at_neg_inf(x, not_t.mul(lg.sp).add(pos.mul(lg.sp_neg)));
-        let mut d = if GRAD { not_t.mul(lg.p).sub(pos.mul(lg.pn)) } else { F32x4::splat(0.0) };
+        let mut loss = nan_at_neg_inf(x, not_t.mul(lg.sp).add(pos.mul(lg.sp_neg)), c);
+        let mut d = if GRAD { not_t.mul(lg.p).sub(pos.mul(lg.pn)) } else { c.get(k::ZERO) };
         if let Some(w) = &mut self.weight {
             let w = w.next(lanes);
             loss = loss.mul(w);
@@ -218,24 +275,26 @@ pub fn bce_with_logits(
     if let Some(w) = &pos_weight {
         w.check("pos_weight", data.len())?;
     }
-    let mut loss = WithLogits { weight: weight.map(Lanes::new), pos_weight: pos_weight.map(Lanes::new) };
+    let mut loss = WithLogits { c: Consts::new(), weight: weight.map(Lanes::new), pos_weight: pos_weight.map(Lanes::new) };
     run(data, target, upstream, losses, acc, &mut loss)
 }
 
 struct Probs<'a> {
+    c: Consts,
     weight: Option<Lanes<'a>>,
 }
 
 impl Elementwise for Probs<'_> {
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
-        let one = F32x4::splat(1.0);
-        let floor = F32x4::splat(-100.0);
-        let log_x = math::ln(x).max(floor);
-        let log_not_x = math::ln_1p(x.neg()).max(floor);
+        let c = &self.c;
+        let one = c.get(k::ONE);
+        // x is in [0, 1] (checked by `bce`), and the clamp hides the -103.97 at 0 and 1.
+        let log_x = math::ln_unit(x, c).pmax(c.get(k::NEG_100));
+        let log_not_x = math::ln_1m_unit(x, c).pmax(c.get(k::NEG_100));
         let mut loss = t.sub(one).mul(log_not_x).sub(t.mul(log_x));
         let mut d = if GRAD {
-            x.sub(t).div(one.sub(x).mul(x).max(F32x4::splat(1e-12)))
+            x.sub(t).div(one.sub(x).mul(x).pmax(c.get(k::TINY)))
         } else {
             F32x4::splat(0.0)
         };
@@ -265,7 +324,7 @@ pub fn bce(
     if let Some(w) = &weight {
         w.check("weight", data.len())?;
     }
-    run(data, target, upstream, losses, acc, &mut Probs { weight: weight.map(Lanes::new) })
+    run(data, target, upstream, losses, acc, &mut Probs { c: Consts::new(), weight: weight.map(Lanes::new) })
 }
 
 /// `(1 - p_t)^γ` with exact small integer powers.
@@ -296,9 +355,23 @@ impl Power {
             Power::Real(g) => math::pow(q, F32x4::splat(g)),
         }
     }
+
+    /// `γ·q^γ/q`, the factor of `ce·dq/dx` in the gradient, given `qg = q^γ` (for `γ ≠ 0`):
+    /// `γ·q^(γ - 1)` exactly for `γ` = 1 and 2 (no division), the limit 0 at `q = 0` otherwise.
+    #[inline(always)]
+    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
+        let zero = F32x4::splat(0.0);
+        match self {
+            Power::Zero => zero,
+            Power::One => F32x4::splat(1.0),
+            Power::Two => q.add(q),
+            Power::Real(g) => F32x4::splat(g).mul(zero.lt(q).select(qg.div(q), zero)),
+        }
+    }
 }
 
 struct SigmoidFocal {
+    c: Consts,
     /// `α` when weighting is on (`α >= 0`).
     alpha: Option<f32>,
     gamma: f32,
@@ -308,10 +381,12 @@ struct SigmoidFocal {
 impl Elementwise for SigmoidFocal {
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, _lanes: usize) -> (F32x4, F32x4) {
-        let zero = F32x4::splat(0.0);
-        let lg = math::logistic(x);
-        let not_t = F32x4::splat(1.0).sub(t);
-        let ce = nan_at_neg_inf(x, not_t.mul(lg.sp).add(t.mul(lg.sp_neg)));
+        let c = &self.c;
+        let zero = c.get(k::ZERO);
+        let one = c.get(k::ONE);
+        let lg = math::logistic_fast(x, c);
+        let not_t = one.sub(t);
+        let ce = nan_at_neg_inf(x, not_t.mul(lg.sp).add(t.mul(lg.sp_neg)), c);
         let q = lg.p.mul(not_t).add(t.mul(lg.pn));
         let qg = self.power.of(q);
         let alpha_t = self.alpha.map(|a| F32x4::splat(a).mul(t).add(F32x4::splat(1.0 - a).mul(not_t)));
@@ -322,13 +397,13 @@ impl Elementwise for SigmoidFocal {
         if !GRAD {
             return (loss, zero);
         }
-        let mut d = not_t.mul(lg.p).sub(t.mul(lg.pn)).mul(qg);
+        let dce = not_t.mul(lg.p).sub(t.mul(lg.pn));
+        let mut d = dce.mul(qg);
         if self.gamma != 0.0 {
-            let dq = lg.p.mul(lg.pn).mul(F32x4::splat(1.0).sub(t.add(t)));
-            let ratio = zero.lt(q).select(dq.div(q), zero);
-            d = d.add(F32x4::splat(self.gamma).mul(ce).mul(qg).mul(ratio));
+            let dq = lg.p.mul(lg.pn).mul(one.sub(t.add(t)));
+            d = d.add(ce.mul(self.power.slope(q, qg)).mul(dq));
             // Autograd multiplies the infinite or NaN ce of an infinite logit into this branch.
-            d = x.abs().eq(F32x4::splat(f32::INFINITY)).select(F32x4::splat(f32::NAN), d);
+            d = x.abs().eq(c.get(k::INF)).select(c.get(k::NAN), d);
         }
         if let Some(a) = alpha_t {
             d = a.mul(d);
@@ -349,7 +424,7 @@ pub fn sigmoid_focal(
     losses: Option<&mut [f32]>,
     acc: f64,
 ) -> Result<f64, KernelError> {
-    let mut loss = SigmoidFocal { alpha: (alpha >= 0.0).then_some(alpha), gamma, power: Power::new(gamma) };
+    let mut loss = SigmoidFocal { c: Consts::new(), alpha: (alpha >= 0.0).then_some(alpha), gamma, power: Power::new(gamma) };
     run(data, target, upstream, losses, acc, &mut loss)
 }
 
