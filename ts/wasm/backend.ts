@@ -342,15 +342,15 @@ export class WasmBackend implements Backend {
   }
 
   nllLoss(args: NllArgs): number {
-    // NLL reads one element per position and its gradient is a fill of zeros: copying the
-    // input into wasm memory and the gradient out would cost several times the loss itself,
-    // so inputs outside wasm memory are computed where they are, by the same arithmetic
-    // (float32 products, float64 sum in position order: the same bits as the kernel).
-    if (this.residentPtr(args.input, "input.data") < 0 && (args.grad === undefined || this.residentPtr(args.grad, "gradInput") < 0)) {
-      if (typeof args.upstream === "object") this.residentPtr(args.upstream, "gradOutput");
-      return nllJs(args);
-    }
-    return this.chunked(args, 4, args.weight ? 4 * args.layout.classes : 0, nllCall);
+    // NLL reads one element per position and its gradient is a fill of zeros: no arithmetic
+    // for wasm to speed up, while copying the input in and the gradient out would cost
+    // several times the loss itself. So the arrays are used where they are (ordinary or
+    // resident views alike), by the same arithmetic as the crate's kernel (float32
+    // products, float64 sum in position order: the same bits).
+    this.residentPtr(args.input, "input.data");
+    if (args.grad !== undefined) this.residentPtr(args.grad, "gradInput");
+    if (typeof args.upstream === "object") this.residentPtr(args.upstream, "gradOutput");
+    return nllJs(args);
   }
 
   bceWithLogits(args: BceWithLogitsArgs): number {
@@ -391,11 +391,6 @@ function focalCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: FocalArgs)
   );
 }
 
-function nllCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: NllArgs): number {
-  const wPtr = args.weight ? ws.f32(args.weight) : 0;
-  const targetPtr = b.indexIn(ws, c, args.target.classes);
-  return b.exports.nll_loss(c.outer, args.layout.classes, c.inner, c.data, targetPtr, IGNORED, wPtr, c.mode, c.gradValue, c.up, c.losses, c.acc);
-}
 
 function bceWithLogitsCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: BceWithLogitsArgs): number {
   const n = args.input.length;
