@@ -7,7 +7,6 @@
 use crate::kernels::binary::{self, Broadcast};
 use crate::kernels::cross_entropy::{self, Options, Target};
 use crate::kernels::focal::{self, Gradient};
-use crate::kernels::nll;
 use crate::kernels::softmax::IndexTargets;
 use crate::kernels::{KernelError, Layout, Upstream};
 use core::cell::Cell;
@@ -169,36 +168,6 @@ pub unsafe fn focal(
     };
     let up = upstream(grad_mode, grad_value, grad_out, positions);
     focal::focal(layout, data, targets, options, up, slice_mut(losses, positions), acc).unwrap_or_else(report)
-}
-
-/// NLL over `(outer, classes, inner)` log-probabilities at `data` (overwritten by the gradient
-/// when `grad_mode` is not 0), `i32` class indices at `target`. `weight` (C values),
-/// `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
-///
-/// # Safety
-/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
-#[allow(clippy::too_many_arguments)]
-#[wasm_bindgen]
-pub unsafe fn nll_loss(
-    outer: usize,
-    classes: usize,
-    inner: usize,
-    data: usize,
-    target: usize,
-    ignore_index: i32,
-    weight: usize,
-    grad_mode: u32,
-    grad_value: f32,
-    grad_out: usize,
-    losses: usize,
-    acc: f64,
-) -> f64 {
-    let layout = Layout::new(outer, classes, inner);
-    let positions = layout.positions();
-    let data = slice_mut(data, layout.len()).unwrap_or_default();
-    let targets = IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index };
-    let up = upstream(grad_mode, grad_value, grad_out, positions);
-    nll::nll(layout, data, targets, slice(weight, classes), up, slice_mut(losses, positions), acc).unwrap_or_else(report)
 }
 
 /// A broadcast weight at `ptr` (`len` values, element `i` of the call gets

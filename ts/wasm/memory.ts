@@ -18,10 +18,6 @@ export interface WasmExports {
     alpha: number, weight: number, gamma: number, detached: boolean, gradMode: number, gradValue: number,
     gradOut: number, losses: number, acc: number,
   ): number;
-  nll_loss(
-    outer: number, classes: number, inner: number, data: number, target: number, ignoreIndex: number,
-    weight: number, gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
-  ): number;
   /** Broadcast weights: `ptr, len, repeat, offset` (element `i` gets `ptr[((offset + i) / repeat) % len]`). */
   bce_with_logits(
     n: number, data: number, target: number, weight: number, weightLen: number, weightRepeat: number,
