@@ -271,6 +271,8 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
     });
     const child = spawn(process.execPath, [join(REPO, "node_modules/vite/bin/vite.js"), "--port", String(port), "--strictPort", "--host", "127.0.0.1"], {
       cwd: dir,
+      // vitest may set FORCE_COLOR; colour codes would split the printed address.
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: undefined },
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
@@ -279,7 +281,7 @@ describe.runIf(!!chromiumPath)("in headless Chromium", () => {
         const timer = setTimeout(() => reject(new Error(`vite dev did not start:\n${out}`)), 30_000);
         const seen = (d: Buffer) => {
           out += d.toString();
-          if (out.includes(`127.0.0.1:${port}`)) {
+          if (out.replace(/\x1b\[[0-9;]*m/g, "").includes(`127.0.0.1:${port}`)) {
             clearTimeout(timer);
             resolve();
           }
