@@ -20,7 +20,7 @@
 //! Losses are accumulated in element order, so chunked calls give the same bits.
 
 use super::{check_len, KernelError, Upstream};
-use crate::math::{self, k, Consts};
+use crate::math::{self, k, Consts, Power};
 use crate::simd::F32x4;
 
 /// A weight broadcast against the input: element `i` gets
@@ -325,49 +325,6 @@ pub fn bce(
         w.check("weight", data.len())?;
     }
     run(data, target, upstream, losses, acc, &mut Probs { c: Consts::new(), weight: weight.map(Lanes::new) })
-}
-
-/// `(1 - p_t)^γ` with exact small integer powers.
-#[derive(Clone, Copy)]
-enum Power {
-    Zero,
-    One,
-    Two,
-    Real(f32),
-}
-
-impl Power {
-    fn new(gamma: f32) -> Self {
-        match gamma {
-            g if g == 0.0 => Power::Zero,
-            g if g == 1.0 => Power::One,
-            g if g == 2.0 => Power::Two,
-            g => Power::Real(g),
-        }
-    }
-
-    #[inline(always)]
-    fn of(self, q: F32x4) -> F32x4 {
-        match self {
-            Power::Zero => F32x4::splat(1.0),
-            Power::One => q,
-            Power::Two => q.mul(q),
-            Power::Real(g) => math::pow(q, F32x4::splat(g)),
-        }
-    }
-
-    /// `γ·q^γ/q`, the factor of `ce·dq/dx` in the gradient, given `qg = q^γ` (for `γ ≠ 0`):
-    /// `γ·q^(γ - 1)` exactly for `γ` = 1 and 2 (no division), the limit 0 at `q = 0` otherwise.
-    #[inline(always)]
-    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
-        let zero = F32x4::splat(0.0);
-        match self {
-            Power::Zero => zero,
-            Power::One => F32x4::splat(1.0),
-            Power::Two => q.add(q),
-            Power::Real(g) => F32x4::splat(g).mul(zero.lt(q).select(qg.div(q), zero)),
-        }
-    }
 }
 
 struct SigmoidFocal {

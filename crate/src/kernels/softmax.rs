@@ -34,7 +34,7 @@ pub enum Mass<'a> {
 }
 
 /// What pass 1 learns about one position.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
     /// `log Σ_c exp(x_c) = shift + ln_sum`, kept in two parts: `shift` is the position's max
     /// when finite (else 0), so `lse - x_t = (shift - x_t) + ln_sum` keeps `ln_sum` even where
@@ -62,6 +62,23 @@ pub trait Finish {
     /// `target` is the class index (None when ignored or for probability targets), `x_t` the
     /// target's logit (NaN when there is none), `g` the upstream gradient.
     fn finish(&mut self, position: usize, target: Option<usize>, x_t: f32, stats: &Stats, g: f32) -> Coeffs;
+
+    /// The first `lanes` positions of a one-block spatial tile at once (for a finisher that
+    /// vectorises across positions); by default [`finish_each`].
+    #[inline(always)]
+    fn finish_tile(&mut self, first_position: usize, lanes: usize, targets: &[Option<usize>; TILE], x_t: &[f32; TILE], stats: &[Stats; TILE], g: &[f32; TILE]) -> [Coeffs; TILE] {
+        finish_each(self, first_position, lanes, targets, x_t, stats, g)
+    }
+}
+
+/// [`Finish::finish`] of each of a tile's first `lanes` positions.
+#[inline(always)]
+pub fn finish_each<F: Finish + ?Sized>(f: &mut F, first_position: usize, lanes: usize, targets: &[Option<usize>; TILE], x_t: &[f32; TILE], stats: &[Stats; TILE], g: &[f32; TILE]) -> [Coeffs; TILE] {
+    let mut out = [Coeffs::default(); TILE];
+    for l in 0..lanes {
+        out[l] = f.finish(first_position + l, targets[l], x_t[l], &stats[l], g[l]);
+    }
+    out
 }
 
 /// Class indices per position, with the ignored value.
@@ -653,7 +670,7 @@ fn block_max(xs: &[f32]) -> f32 {
 
 /// Positions per wide spatial tile: one 64-byte cache line of each class plane, four
 /// independent vectors per class (instruction-level parallelism, fewer tiles).
-const TILE: usize = 16;
+pub const TILE: usize = 16;
 
 /// Block statistics of a spatial tile's lanes (`V` vectors of four positions).
 #[derive(Clone, Copy)]
@@ -916,11 +933,15 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
         for v in 0..V {
             math::ln(st.sum[v]).store(&mut ln_sum[4 * v..]);
         }
+        let mut stats = [Stats::default(); TILE];
+        let mut factor = [0.0f64; TILE];
         for l in 0..lanes {
-            let (stats, factor) = combine_single(&st.lane(l), ln_sum[l]);
-            let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
-            a[l] = scaled_factor(co.a, factor);
-            (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
+            (stats[l], factor[l]) = combine_single(&st.lane(l), ln_sum[l]);
+        }
+        let co = finish.finish_tile(first_position, lanes, targets, &x_t, &stats, g);
+        for l in 0..lanes {
+            a[l] = scaled_factor(co[l].a, factor[l]);
+            (losses[l], b_mass[l], b_target[l]) = (co[l].loss, co[l].b_mass, co[l].b_target);
         }
         if GRAD {
             let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
