@@ -4,6 +4,11 @@
  * same closed forms: `σ(±x)` directly and `-log σ(±x) = max(∓x, 0) + log1p(e^-|x|)`.
  * Broadcast weights are walked with counters (element `i` gets
  * `values[floor(i / repeat) % values.length]`), without a division per element.
+ *
+ * NAN_NOTE: NaN is written `xi - xi` (xi infinite) inside the loops. A read of the global
+ * `NaN` in a branch that has not run yet is compiled by V8 as a generic load of unknown
+ * type, so the branch's result, and the sum it feeds, are kept boxed: one heap number per
+ * element on every call. (A minifier folds `0 / 0` or a hoisted `const` back into `NaN`.)
  */
 import type { BceArgs, BceWithLogitsArgs, SigmoidFocalArgs } from "../backend.js";
 
@@ -48,8 +53,9 @@ export function bceWithLogitsJs(args: BceWithLogitsArgs): number {
     const l1p = Math.log1p(e);
     const notT = 1 - t;
     const pos = pw * t;
-    // (1 - t)·softplus(x) + pw·t·softplus(-x); PyTorch's own form is NaN at x = -inf.
-    let loss = xi === -Infinity ? NaN : notT * (Math.max(xi, 0) + l1p) + pos * (Math.max(-xi, 0) + l1p);
+    // (1 - t)·softplus(x) + pw·t·softplus(-x); PyTorch's own form is NaN at x = -inf (`xi - xi`:
+    // see NAN_NOTE at the top).
+    let loss = xi === -Infinity ? xi - xi : notT * (Math.max(xi, 0) + l1p) + pos * (Math.max(-xi, 0) + l1p);
     loss *= w;
     if (losses) losses[i] = loss;
     acc += loss;
@@ -120,7 +126,7 @@ export function sigmoidFocalJs(args: SigmoidFocalArgs): number {
     const p = xi >= 0 ? r : s;
     const pn = xi >= 0 ? s : r;
     const notT = 1 - t;
-    const ce = xi === -Infinity ? NaN : notT * (Math.max(xi, 0) + l1p) + t * (Math.max(-xi, 0) + l1p);
+    const ce = xi === -Infinity ? xi - xi : notT * (Math.max(xi, 0) + l1p) + t * (Math.max(-xi, 0) + l1p);
     // 1 - p_t as a sum of non-negative terms (no cancellation as p_t → 1).
     const q = p * notT + t * pn;
     const qg = gamma === 0 ? 1 : Math.pow(q, gamma);
@@ -134,7 +140,7 @@ export function sigmoidFocalJs(args: SigmoidFocalArgs): number {
         // γ·ce·q^γ·(dq/dx)/q, with its limit 0 where q = 0; NaN at infinite logits, as autograd.
         const dq = p * pn * (1 - 2 * t);
         d += gamma * ce * qg * (q > 0 ? dq / q : 0);
-        if (xi === Infinity || xi === -Infinity) d = NaN;
+        if (xi === Infinity || xi === -Infinity) d = xi - xi;
       }
       const g = typeof up === "number" ? up : up![i];
       grad[i] = at * d * g;

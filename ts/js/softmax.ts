@@ -59,7 +59,8 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
       const base = n * C * S + s;
       const pos = n * S + s;
       const t = targets ? targets[pos] : IGNORED;
-      const xT = t >= 0 ? x[base + t * S] : NaN;
+      // Read by `finish` only for t >= 0. (Not `NaN`: see NAN_NOTE in binary.ts.)
+      const xT = t >= 0 ? x[base + t * S] : 0;
       let m = -Infinity;
       for (let c = 0, i = base; c < C; c++, i += S) {
         const v = x[i];
@@ -96,9 +97,11 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
         // With a = 0 (no gradient: ignored, zero weight or gradOutput) the row stays 0, but
         // is NaN where PyTorch's softmax is NaN: NaN or +Infinity logits, and a row of only
         // -Infinity (`x - max = -inf + inf`), as its `0 - exp(logp)·0` (the wasm builds too).
+        // `0 / sum` is 0, or NaN where sum is NaN or 0 (not the global `NaN`: see NAN_NOTE in
+        // binary.ts); -0 is made +0.
         const a = co[A];
         const bMass = co[B_MASS];
-        const factor = a === 0 ? (Number.isNaN(sum) || sum === 0 ? NaN : 0) : a / sum;
+        const factor = (a === 0 ? 0 : a) / sum;
         for (let c = 0, i = base; c < C; c++, i += S) {
           let v = grad[i] * factor;
           if (withMass) {
