@@ -8,7 +8,7 @@ use crate::kernels::binary::{self, Broadcast};
 use crate::kernels::cross_entropy::{self, Options, Target};
 use crate::kernels::focal::{self, Gradient};
 use crate::kernels::softmax::IndexTargets;
-use crate::kernels::{KernelError, Layout, Upstream};
+use crate::kernels::{InOut, KernelError, Layout, Upstream};
 use core::cell::Cell;
 use wasm_bindgen::prelude::*;
 
@@ -119,7 +119,7 @@ pub unsafe fn cross_entropy(
 ) -> f64 {
     let layout = Layout::new(outer, classes, inner);
     let positions = layout.positions();
-    let data = slice_mut(data, layout.len()).unwrap_or_default();
+    let data = InOut::InPlace(slice_mut(data, layout.len()).unwrap_or_default());
     let target = if prob_target {
         Target::Prob(slice(target, layout.len()).unwrap_or_default())
     } else {
@@ -158,7 +158,7 @@ pub unsafe fn focal(
 ) -> f64 {
     let layout = Layout::new(outer, classes, inner);
     let positions = layout.positions();
-    let data = slice_mut(data, layout.len()).unwrap_or_default();
+    let data = InOut::InPlace(slice_mut(data, layout.len()).unwrap_or_default());
     let targets = IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index };
     let options = focal::Options {
         gamma,
@@ -205,7 +205,7 @@ pub unsafe fn bce_with_logits(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = slice_mut(data, n).unwrap_or_default();
+    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
     let target = slice(target, n).unwrap_or_default();
     let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
     let pw = broadcast(pos_weight, pos_weight_len, pos_weight_repeat, pos_weight_offset);
@@ -234,7 +234,7 @@ pub unsafe fn bce(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = slice_mut(data, n).unwrap_or_default();
+    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
     let target = slice(target, n).unwrap_or_default();
     let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
     let up = upstream(grad_mode, grad_value, grad_out, n);
@@ -260,7 +260,7 @@ pub unsafe fn sigmoid_focal(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = slice_mut(data, n).unwrap_or_default();
+    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
     let target = slice(target, n).unwrap_or_default();
     let up = upstream(grad_mode, grad_value, grad_out, n);
     binary::sigmoid_focal(data, target, alpha, gamma, up, slice_mut(losses, n), acc).unwrap_or_else(report)

@@ -19,7 +19,8 @@
 //! Weights are broadcast against the input ([`Broadcast`]); the reduction is the caller's.
 //! Losses are accumulated in element order, so chunked calls give the same bits.
 
-use super::{check_len, KernelError, Upstream};
+use super::io::{with_io, Io};
+use super::{check_len, InOut, KernelError, Upstream};
 use crate::math::{self, k, Consts, Power};
 use crate::simd::F32x4;
 
@@ -113,14 +114,14 @@ trait Elementwise {
 
 /// Checks the buffers, then runs `loss` over every element.
 fn run(
-    data: &mut [f32],
+    data: InOut,
     target: &[f32],
     upstream: Upstream,
     losses: Option<&mut [f32]>,
     acc: f64,
     loss: &mut impl Elementwise,
 ) -> Result<f64, KernelError> {
-    let n = data.len();
+    let n = data.checked_len()?;
     check_len("target", n, target.len())?;
     if let Upstream::PerPosition(g) = upstream {
         check_len("gradOutput", n, g.len())?;
@@ -128,11 +129,7 @@ fn run(
     if let Some(l) = &losses {
         check_len("loss output", n, l.len())?;
     }
-    Ok(if upstream.wants_grad() {
-        sweep::<true>(data, target, upstream, losses, acc, loss)
-    } else {
-        sweep::<false>(data, target, upstream, losses, acc, loss)
-    })
+    Ok(with_io!(data, upstream.wants_grad(), |io, GRAD| sweep::<GRAD>(io, target, upstream, losses, acc, loss)))
 }
 
 /// Adds the first `lanes` losses of `l` to `acc` one by one, in element order.
@@ -156,7 +153,7 @@ fn add_losses(mut acc: f64, l: F32x4, lanes: usize) -> f64 {
 /// output are per vector but always go the same way.
 #[inline(never)]
 fn sweep<const GRAD: bool>(
-    data: &mut [f32],
+    mut data: impl Io,
     target: &[f32],
     upstream: Upstream,
     losses: Option<&mut [f32]>,
@@ -175,11 +172,10 @@ fn sweep<const GRAD: bool>(
     let full = n - n % 4;
     let mut i = 0;
     while i < full {
-        let xs = &mut data[i..i + 4];
-        let (l, d) = loss.eval::<GRAD>(F32x4::load(xs), F32x4::load(&target[i..i + 4]), 4);
+        let (l, d) = loss.eval::<GRAD>(F32x4::load(&data.input()[i..i + 4]), F32x4::load(&target[i..i + 4]), 4);
         if GRAD {
             let g = if per { F32x4::load(&per_position[i..i + 4]) } else { uniform };
-            d.mul(g).store(xs);
+            d.mul(g).store(&mut data.grad()[i..i + 4]);
         }
         if write {
             l.store(&mut out[i..i + 4]);
@@ -188,40 +184,36 @@ fn sweep<const GRAD: bool>(
         i += 4;
     }
     if i < n {
-        acc = sweep_tail::<GRAD>(&mut data[i..], &target[i..], per_position.get(i..).unwrap_or(&[]), uniform, out.get_mut(i..).unwrap_or(&mut []), acc, loss);
+        let (tail_acc, grad) = sweep_tail::<GRAD>(&data.input()[i..], &target[i..], per_position.get(i..).unwrap_or(&[]), uniform, out.get_mut(i..).unwrap_or(&mut []), acc, loss);
+        if GRAD {
+            grad.store_first(&mut data.grad()[i..], n - i);
+        }
+        acc = tail_acc;
     }
     acc
 }
 
-/// The last 1 to 3 elements of [`sweep`] (out of line: once per call).
+/// The last 1 to 3 elements `x` of [`sweep`] (out of line: once per call). Returns the loss
+/// sum and their gradient, which the caller stores: one copy of this for every I/O mode.
 #[inline(never)]
 fn sweep_tail<const GRAD: bool>(
-    data: &mut [f32],
+    x: &[f32],
     target: &[f32],
     per_position: &[f32],
     uniform: F32x4,
     out: &mut [f32],
-    mut acc: f64,
+    acc: f64,
     loss: &mut impl Elementwise,
-) -> f64 {
-    let n = data.len();
-    let mut i = 0;
-    while i < n {
-        let lanes = (n - i).min(4);
-        let x = F32x4::load_first(&data[i..], lanes, 0.0);
-        let t = F32x4::load_first(&target[i..], lanes, 0.0);
-        let (l, d) = loss.eval::<GRAD>(x, t, lanes);
-        if GRAD {
-            let g = if per_position.is_empty() { uniform } else { F32x4::load_first(&per_position[i..], lanes, 0.0) };
-            d.mul(g).store_first(&mut data[i..], lanes);
-        }
-        if !out.is_empty() {
-            l.store_first(&mut out[i..], lanes);
-        }
-        acc = add_losses(acc, l, lanes);
-        i += lanes;
+) -> (f64, F32x4) {
+    let lanes = x.len();
+    debug_assert!(lanes < 4);
+    let t = F32x4::load_first(target, lanes, 0.0);
+    let (l, d) = loss.eval::<GRAD>(F32x4::load_first(x, lanes, 0.0), t, lanes);
+    let g = if per_position.is_empty() { uniform } else { F32x4::load_first(per_position, lanes, 0.0) };
+    if !out.is_empty() {
+        l.store_first(out, lanes);
     }
-    acc
+    (add_losses(acc, l, lanes), d.mul(g))
 }
 
 /// `x == -inf` lanes: PyTorch's loss is NaN there (see the module documentation).
@@ -261,7 +253,7 @@ impl Elementwise for WithLogits<'_> {
 /// out when `upstream` wants one; `upstream` has one value per element). Returns
 /// `acc + Σ losses` in element order.
 pub fn bce_with_logits(
-    data: &mut [f32],
+    data: InOut,
     target: &[f32],
     weight: Option<Broadcast>,
     pos_weight: Option<Broadcast>,
@@ -270,10 +262,10 @@ pub fn bce_with_logits(
     acc: f64,
 ) -> Result<f64, KernelError> {
     if let Some(w) = &weight {
-        w.check("weight", data.len())?;
+        w.check("weight", data.input().len())?;
     }
     if let Some(w) = &pos_weight {
-        w.check("pos_weight", data.len())?;
+        w.check("pos_weight", data.input().len())?;
     }
     let mut loss = WithLogits { c: Consts::new(), weight: weight.map(Lanes::new), pos_weight: pos_weight.map(Lanes::new) };
     run(data, target, upstream, losses, acc, &mut loss)
@@ -311,18 +303,18 @@ impl Elementwise for Probs<'_> {
 /// when `upstream` wants one). Every input must lie in [0, 1] (NaN included in the check):
 /// otherwise [`KernelError::InputOutOfRange`] before anything is written.
 pub fn bce(
-    data: &mut [f32],
+    data: InOut,
     target: &[f32],
     weight: Option<Broadcast>,
     upstream: Upstream,
     losses: Option<&mut [f32]>,
     acc: f64,
 ) -> Result<f64, KernelError> {
-    if let Some(position) = data.iter().position(|v| !(*v >= 0.0 && *v <= 1.0)) {
+    if let Some(position) = data.input().iter().position(|v| !(*v >= 0.0 && *v <= 1.0)) {
         return Err(KernelError::InputOutOfRange { position });
     }
     if let Some(w) = &weight {
-        w.check("weight", data.len())?;
+        w.check("weight", data.input().len())?;
     }
     run(data, target, upstream, losses, acc, &mut Probs { c: Consts::new(), weight: weight.map(Lanes::new) })
 }
@@ -373,7 +365,7 @@ impl Elementwise for SigmoidFocal {
 /// `upstream` wants one). `alpha < 0` (or NaN) disables the `α_t` weighting, as in
 /// torchvision; `gamma >= 0`.
 pub fn sigmoid_focal(
-    data: &mut [f32],
+    data: InOut,
     target: &[f32],
     alpha: f32,
     gamma: f32,
@@ -457,29 +449,31 @@ mod tests {
         Data { x, t, g }
     }
 
-    type Kernel<'a> = dyn Fn(&mut [f32], Upstream, Option<&mut [f32]>, f64) -> f64 + 'a;
+    type Kernel<'a> = dyn Fn(InOut, Upstream, Option<&mut [f32]>, f64) -> f64 + 'a;
 
-    /// Loss and gradient against `loss64`, finite differences of `loss64`, forward-only.
+    /// [`both_ways`] for a [`Kernel`] with the losses output.
+    fn both(x: &[f32], kernel: &Kernel, up: Upstream) -> (Vec<f32>, Outcome) {
+        both_ways(x, up.wants_grad(), |data| {
+            let mut losses = vec![0.0f32; x.len()];
+            (kernel(data, up, Some(&mut losses), 0.0), losses)
+        })
+    }
+
+    /// Loss and gradient against `loss64`, finite differences of `loss64`, forward-only; each
+    /// in place and out of place, bit-identical.
     fn check(what: &str, d: &Data, kernel: &Kernel, loss64: &dyn Fn(usize, f64) -> f64, h: f64) {
         let n = d.x.len();
-        let mut grad = d.x.clone();
-        let mut losses = vec![0.0f32; n];
-        let sum = kernel(&mut grad, Upstream::PerPosition(&d.g), Some(&mut losses), 0.0);
+        let (grad, (sum, losses)) = both(&d.x, kernel, Upstream::PerPosition(&d.g));
         let want: Vec<f64> = (0..n).map(|i| loss64(i, d.x[i] as f64)).collect();
         assert_close(&format!("{what} loss"), &losses, &want);
         assert_close(&format!("{what} sum"), &[sum as f32], &[want.iter().sum()]);
         check_gradient(what, &d.x, &grad, &d.g, loss64, h);
-        let mut fwd = d.x.clone();
-        let mut fwd_losses = vec![0.0f32; n];
-        let fsum = kernel(&mut fwd, Upstream::None, Some(&mut fwd_losses), 0.0);
-        assert_eq!(bits(&fwd), bits(&d.x), "{what}: forward-only wrote the input");
+        let (_, (fsum, fwd_losses)) = both(&d.x, kernel, Upstream::None);
         assert_eq!(bits(&fwd_losses), bits(&losses));
         assert_eq!(fsum.to_bits(), sum.to_bits());
         // Uniform upstream = per-element upstream of equal values.
-        let mut a = d.x.clone();
-        kernel(&mut a, Upstream::Uniform(0.75), None, 0.0);
-        let mut b = d.x.clone();
-        kernel(&mut b, Upstream::PerPosition(&vec![0.75; n]), None, 0.0);
+        let (a, _) = both(&d.x, kernel, Upstream::Uniform(0.75));
+        let (b, _) = both(&d.x, kernel, Upstream::PerPosition(&vec![0.75; n]));
         assert_eq!(bits(&a), bits(&b));
     }
 
@@ -495,7 +489,7 @@ mod tests {
                 (None, Some(Broadcast { values: &pws, repeat: 3, offset: 2 })),
                 (Some(Broadcast { values: &weights[..1], repeat: 1, offset: 0 }), Some(Broadcast { values: &pws, repeat: 1, offset: 3 })),
             ] {
-                let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| {
+                let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| {
                     bce_with_logits(x, &d.t, weight, pos_weight, up, l, acc).unwrap()
                 };
                 let loss64 = |i: usize, x: f64| {
@@ -510,9 +504,8 @@ mod tests {
     fn bce_with_logits_is_stable_and_pytorch_at_infinities() {
         let x = [1e4f32, -1e4, 100.0, -100.0, 88.0, -20.0, f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NAN];
         let t = [0.0f32, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        let mut data = x.to_vec();
-        let mut losses = [0.0f32; 10];
-        bce_with_logits(&mut data, &t, None, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| bce_with_logits(x, &t, None, None, up, l, acc).unwrap();
+        let (data, (_, losses)) = both(&x, &kernel, Upstream::Uniform(1.0));
         assert_eq!(losses[..5], [1e4, 1e4, 100.0, 100.0, 88.0]);
         assert_close("small loss", &losses[5..6], &[softplus(-20.0)]);
         assert!((losses[5] as f64 - 2.061e-9).abs() < 1e-12, "no cancellation: {}", losses[5]);
@@ -531,7 +524,7 @@ mod tests {
                 *v = sigmoid(*v as f64) as f32;
             }
             for weight in [None, Some(Broadcast { values: &weights, repeat: 2, offset: 1 })] {
-                let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| bce(x, &d.t, weight, up, l, acc).unwrap();
+                let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| bce(x, &d.t, weight, up, l, acc).unwrap();
                 let loss64 = |i: usize, x: f64| bce_loss(x, d.t[i] as f64, weight.map_or(1.0, |w| bcast_at(w, i)));
                 check("bce", &d, &kernel, &loss64, 1e-6);
             }
@@ -542,17 +535,20 @@ mod tests {
     fn bce_clamps_and_rejects_out_of_range_inputs() {
         let x = [0.0f32, 1.0, 0.0, 1.0, 1e-45, 0.99999994];
         let t = [0.0f32, 1.0, 1.0, 0.0, 1.0, 0.0];
-        let mut data = x.to_vec();
-        let mut losses = [0.0f32; 6];
-        bce(&mut data, &t, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| bce(x, &t, None, up, l, acc).unwrap();
+        let (data, (_, losses)) = both(&x, &kernel, Upstream::Uniform(1.0));
         assert_eq!(losses[..5], [0.0, 0.0, 100.0, 100.0, 100.0]);
         assert_close("near 1", &losses[5..], &[-(1.0 - 0.99999994f32 as f64).ln()]);
         assert_eq!(data[..4], [0.0, 0.0, -1e12, 1e12]);
         for bad in [1.5f32, -0.5, f32::NAN] {
             let mut data = [0.5, bad, 0.25];
-            let err = bce(&mut data, &[1.0, 1.0, 1.0], None, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+            let err = bce(InOut::InPlace(&mut data), &[1.0, 1.0, 1.0], None, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
             assert_eq!(err, KernelError::InputOutOfRange { position: 1 });
             assert_eq!(data[0], 0.5);
+            let mut grad = [SENTINEL; 3];
+            let err = bce(InOut::OutOfPlace { input: &data, grad: &mut grad }, &[1.0, 1.0, 1.0], None, Upstream::Uniform(1.0), None, 0.0);
+            assert_eq!(err.unwrap_err(), KernelError::InputOutOfRange { position: 1 });
+            assert_eq!(grad, [SENTINEL; 3]);
         }
     }
 
@@ -563,7 +559,7 @@ mod tests {
             for alpha in [0.25f32, 0.5, -1.0] {
                 for gamma in [0.0f32, 0.25, 0.5, 1.0, 2.0, 5.0] {
                     let kernel =
-                        |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, alpha, gamma, up, l, acc).unwrap();
+                        |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, alpha, gamma, up, l, acc).unwrap();
                     let loss64 = |i: usize, x: f64| focal_loss(x, d.t[i] as f64, alpha as f64, gamma as f64);
                     check(&format!("sigmoid_focal alpha {alpha} gamma {gamma}"), &d, &kernel, &loss64, 1e-6);
                 }
@@ -579,16 +575,15 @@ mod tests {
         let t = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
         let d = Data { x: x.to_vec(), t: t.to_vec(), g: vec![1.0; 8] };
         for gamma in [0.25f32, 0.5, 0.9] {
-            let kernel = |x: &mut [f32], up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, 0.25, gamma, up, l, acc).unwrap();
+            let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &d.t, 0.25, gamma, up, l, acc).unwrap();
             let loss64 = |i: usize, x: f64| focal_loss(x, d.t[i] as f64, 0.25, gamma as f64);
             check(&format!("near saturation gamma {gamma}"), &d, &kernel, &loss64, 1e-4);
         }
         let x = [20.0f32, -20.0, 100.0, -100.0, 1e4, -1e4];
         let t = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0];
         for gamma in [0.25f32, 0.5] {
-            let mut data = x.to_vec();
-            let mut losses = [0.0f32; 6];
-            sigmoid_focal(&mut data, &t, 0.25, gamma, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+            let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &t, 0.25, gamma, up, l, acc).unwrap();
+            let (data, (_, losses)) = both(&x, &kernel, Upstream::Uniform(1.0));
             assert!(data.iter().chain(&losses).all(|v| v.is_finite() && v.abs() < 1e-8), "{data:?} {losses:?}");
             assert_eq!(data[4..], [0.0, 0.0]);
         }
@@ -599,9 +594,8 @@ mod tests {
         let x = [f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY];
         let t = [0.0f32, 0.0, 1.0, 1.0];
         for (gamma, nan_grad) in [(0.0f32, false), (0.5, true), (2.0, true)] {
-            let mut data = x.to_vec();
-            let mut losses = [0.0f32; 4];
-            sigmoid_focal(&mut data, &t, 0.25, gamma, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+            let kernel = |x: InOut, up: Upstream, l: Option<&mut [f32]>, acc: f64| sigmoid_focal(x, &t, 0.25, gamma, up, l, acc).unwrap();
+            let (data, (_, losses)) = both(&x, &kernel, Upstream::Uniform(1.0));
             assert!(losses[0].is_nan() && losses[2].is_nan() && losses[3].is_nan());
             assert_eq!(losses[1], f32::INFINITY);
             if nan_grad {
@@ -640,21 +634,25 @@ mod tests {
         let pw = [2.0f32, 0.5, 3.0];
         let wb = |offset| Some(Broadcast { values: &w, repeat: 1, offset });
         let pwb = |offset| Some(Broadcast { values: &pw, repeat: 5, offset });
-        type Run<'a> = Box<dyn Fn(&mut [f32], &[f32], usize, f64) -> f64 + 'a>;
+        type Run<'a> = Box<dyn Fn(InOut, &[f32], usize, f64) -> f64 + 'a>;
         let runs: Vec<(&str, Run)> = vec![
             ("bce_with_logits", Box::new(|x, t, off, acc| bce_with_logits(x, t, wb(off), pwb(off), Upstream::Uniform(0.5), None, acc).unwrap())),
             ("sigmoid_focal", Box::new(|x, t, _, acc| sigmoid_focal(x, t, 0.25, 0.5, Upstream::Uniform(0.5), None, acc).unwrap())),
         ];
         for (what, run) in runs {
             let mut whole = d.x.clone();
-            let total = run(&mut whole, &d.t, 0, 0.0);
+            let total = run(InOut::InPlace(&mut whole), &d.t, 0, 0.0);
             let mut parts = d.x.clone();
-            let mut acc = 0.0;
+            let mut grad = vec![SENTINEL; d.x.len()];
+            let (mut acc, mut oop_acc) = (0.0, 0.0);
             for (a, b) in [(0, 5), (5, 6), (6, 50), (50, 103)] {
-                acc = run(&mut parts[a..b], &d.t[a..b], a, acc);
+                acc = run(InOut::InPlace(&mut parts[a..b]), &d.t[a..b], a, acc);
+                oop_acc = run(InOut::OutOfPlace { input: &d.x[a..b], grad: &mut grad[a..b] }, &d.t[a..b], a, oop_acc);
             }
             assert_eq!(total.to_bits(), acc.to_bits(), "{what}");
             assert_eq!(bits(&whole), bits(&parts), "{what}");
+            assert_eq!(total.to_bits(), oop_acc.to_bits(), "{what} out of place");
+            assert_eq!(bits(&whole), bits(&grad), "{what} out of place");
         }
     }
 }

@@ -9,7 +9,7 @@
 //! gradient and divides the returned sum.
 
 use super::softmax::{sweep, Coeffs, Finish, IndexTargets, Mass, Stats};
-use super::{KernelError, Layout, Upstream};
+use super::{InOut, KernelError, Layout, Upstream};
 
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
@@ -66,7 +66,7 @@ impl Finish for ProbFinish {
 /// Returns `acc + Σ losses` in position order; per-position losses go to `losses` if given.
 pub fn cross_entropy(
     layout: Layout,
-    data: &mut [f32],
+    data: InOut,
     target: Target,
     options: Options,
     upstream: Upstream,
@@ -166,19 +166,19 @@ mod tests {
         let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let (want_loss, want_grad) = reference(layout, &x, &ref_target, weight.as_deref(), eps as f64, &g64);
 
-        let mut losses = vec![0.0f32; layout.positions()];
-        let mut data = x.clone();
-        let sum = cross_entropy(layout, &mut data, target, options, Upstream::PerPosition(&g), Some(&mut losses), 0.0).unwrap();
+        let call = |up: Upstream, data: InOut| {
+            let mut losses = vec![0.0f32; layout.positions()];
+            (cross_entropy(layout, data, target, options, up, Some(&mut losses), 0.0).unwrap(), losses)
+        };
+        // In place and out of place (bit-identical, see `both_ways`).
+        let (grad, (sum, losses)) = both_ways(&x, true, |d| call(Upstream::PerPosition(&g), d));
         assert_close("loss", &losses, &want_loss);
-        assert_close("grad", &data, &want_grad);
+        assert_close("grad", &grad, &want_grad);
         assert_close("sum", &[sum as f32], &[want_loss.iter().sum()]);
 
-        // Forward only: same losses, input untouched.
-        let mut data = x.clone();
-        let mut fwd = vec![0.0f32; layout.positions()];
-        cross_entropy(layout, &mut data, target, options, Upstream::None, Some(&mut fwd), 0.0).unwrap();
+        // Forward only: same losses, nothing written.
+        let (_, (_, fwd)) = both_ways(&x, false, |d| call(Upstream::None, d));
         assert_eq!(bits(&fwd), bits(&losses));
-        assert_eq!(bits(&data), bits(&x));
     }
 
     #[test]
@@ -229,10 +229,10 @@ mod tests {
         let options = Options { weight: Some(&weight), label_smoothing: 0.2 };
         let total = |x: &[f32]| {
             let mut d = x.to_vec();
-            cross_entropy(layout, &mut d, target, options, Upstream::None, None, 0.0).unwrap()
+            cross_entropy(layout, InOut::InPlace(&mut d), target, options, Upstream::None, None, 0.0).unwrap()
         };
         let mut grad = x.clone();
-        cross_entropy(layout, &mut grad, target, options, Upstream::Uniform(1.0), None, 0.0).unwrap();
+        cross_entropy(layout, InOut::InPlace(&mut grad), target, options, Upstream::Uniform(1.0), None, 0.0).unwrap();
         for i in 0..x.len() {
             let h = 1e-2f32;
             let (mut up, mut down) = (x.clone(), x.clone());
@@ -255,9 +255,10 @@ mod tests {
         ];
         let idx = [2, 0, 1, 1, 0];
         let target = Target::Index(IndexTargets { classes: &idx, ignore_index: -100 });
-        let mut data = x.to_vec();
-        let mut losses = [0.0f32; 5];
-        cross_entropy(layout, &mut data, target, Options::default(), Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        let (data, (_, losses)) = both_ways(&x, true, |data| {
+            let mut losses = vec![0.0f32; 5];
+            (cross_entropy(layout, data, target, Options::default(), Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap(), losses)
+        });
         assert!(losses[0].is_finite());
         let p1 = 1.0 / (1.0 + 1.0f64.exp());
         assert_close("row 0", &data[0..3], &[0.0, p1, -p1]);
@@ -277,8 +278,10 @@ mod tests {
         let idx = [1, 1];
         // An in-range ignore index: both rows ignored; the class still enters the softmax.
         let target = Target::Index(IndexTargets { classes: &idx, ignore_index: 1 });
-        let mut data = x.to_vec();
-        let sum = cross_entropy(layout, &mut data, target, Options { weight: None, label_smoothing: 0.3 }, Upstream::Uniform(f32::INFINITY), None, 0.0).unwrap();
+        let (data, (sum, _)) = both_ways(&x, true, |data| {
+            let options = Options { weight: None, label_smoothing: 0.3 };
+            (cross_entropy(layout, data, target, options, Upstream::Uniform(f32::INFINITY), None, 0.0).unwrap(), vec![])
+        });
         assert_eq!(sum, 0.0);
         assert!(data.iter().all(|&v| v == 0.0));
     }
@@ -289,9 +292,16 @@ mod tests {
         let mut data = vec![0.5f32; 6];
         let idx = [0, 7];
         let target = Target::Index(IndexTargets { classes: &idx, ignore_index: -100 });
-        let err = cross_entropy(layout, &mut data, target, Options::default(), Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+        let err = cross_entropy(layout, InOut::InPlace(&mut data), target, Options::default(), Upstream::Uniform(1.0), None, 0.0).unwrap_err();
         assert_eq!(err, KernelError::TargetOutOfBounds { position: 1, target: 7 });
         assert!(data.iter().all(|&v| v == 0.5));
+        let mut grad = vec![SENTINEL; 6];
+        let err = cross_entropy(layout, InOut::OutOfPlace { input: &data, grad: &mut grad }, target, Options::default(), Upstream::Uniform(1.0), None, 0.0);
+        assert_eq!(err.unwrap_err(), KernelError::TargetOutOfBounds { position: 1, target: 7 });
+        assert!(grad.iter().all(|&v| v == SENTINEL));
+        // A gradient buffer of another length.
+        let err = cross_entropy(layout, InOut::OutOfPlace { input: &data, grad: &mut grad[..5] }, target, Options::default(), Upstream::Uniform(1.0), None, 0.0);
+        assert_eq!(err.unwrap_err(), KernelError::Length { what: "gradInput", expected: 6, actual: 5 });
     }
 
     #[test]
@@ -302,12 +312,20 @@ mod tests {
         let idx: Vec<i32> = (0..6).map(|i| i % 11).collect();
         let target = |r: std::ops::Range<usize>| Target::Index(IndexTargets { classes: &idx[r], ignore_index: -100 });
         let mut whole = x.clone();
-        let total = cross_entropy(layout, &mut whole, target(0..6), Options::default(), Upstream::Uniform(0.5), None, 0.0).unwrap();
+        let total = cross_entropy(layout, InOut::InPlace(&mut whole), target(0..6), Options::default(), Upstream::Uniform(0.5), None, 0.0).unwrap();
         let mut parts = x.clone();
         let (a, b) = parts.split_at_mut(2 * 11);
-        let acc = cross_entropy(Layout::new(2, 11, 1), a, target(0..2), Options::default(), Upstream::Uniform(0.5), None, 0.0).unwrap();
-        let acc = cross_entropy(Layout::new(4, 11, 1), b, target(2..6), Options::default(), Upstream::Uniform(0.5), None, acc).unwrap();
+        let acc = cross_entropy(Layout::new(2, 11, 1), InOut::InPlace(a), target(0..2), Options::default(), Upstream::Uniform(0.5), None, 0.0).unwrap();
+        let acc = cross_entropy(Layout::new(4, 11, 1), InOut::InPlace(b), target(2..6), Options::default(), Upstream::Uniform(0.5), None, acc).unwrap();
         assert_eq!(total.to_bits(), acc.to_bits());
         assert_eq!(bits(&whole), bits(&parts));
+        // Out of place, chunk by chunk (as the zero-copy path calls it).
+        let mut grad = vec![SENTINEL; x.len()];
+        let (ga, gb) = grad.split_at_mut(2 * 11);
+        let (xa, xb) = x.split_at(2 * 11);
+        let acc = cross_entropy(Layout::new(2, 11, 1), InOut::OutOfPlace { input: xa, grad: ga }, target(0..2), Options::default(), Upstream::Uniform(0.5), None, 0.0).unwrap();
+        let acc = cross_entropy(Layout::new(4, 11, 1), InOut::OutOfPlace { input: xb, grad: gb }, target(2..6), Options::default(), Upstream::Uniform(0.5), None, acc).unwrap();
+        assert_eq!(total.to_bits(), acc.to_bits());
+        assert_eq!(bits(&whole), bits(&grad));
     }
 }

@@ -19,7 +19,7 @@
 //! log-sum-exp), so they need no vector `expm1`/`pow`. The reduction is the caller's.
 
 use super::softmax::{finish_each, sweep, Coeffs, Finish, IndexTargets, Mass, Stats, TILE};
-use super::{check_len, KernelError, Layout, Upstream};
+use super::{check_len, InOut, KernelError, Layout, Upstream};
 use crate::math::{self, Power};
 use crate::simd::F32x4;
 
@@ -161,7 +161,7 @@ fn focal_terms4(l: F32x4, c: F32x4, gamma: f32, power: Power, gradient: Gradient
 /// one). Returns `acc + Σ losses` in position order; per-position losses go to `losses`.
 pub fn focal(
     layout: Layout,
-    data: &mut [f32],
+    data: InOut,
     targets: IndexTargets,
     options: Options,
     upstream: Upstream,
@@ -298,11 +298,13 @@ mod tests {
         (losses, transpose(&grad, c, n))
     }
 
+    /// In place and out of place, bit-identical (see `both_ways`).
     fn run(case: &Case, grad: bool) -> (f64, Vec<f32>, Vec<f32>) {
-        let mut data = case.x.clone();
-        let mut losses = vec![0.0f32; case.layout.positions()];
         let up = if grad { Upstream::PerPosition(&case.g) } else { Upstream::None };
-        let sum = focal(case.layout, &mut data, case.targets(), case.options(), up, Some(&mut losses), 0.0).unwrap();
+        let (data, (sum, losses)) = both_ways(&case.x, grad, |data| {
+            let mut losses = vec![0.0f32; case.layout.positions()];
+            (focal(case.layout, data, case.targets(), case.options(), up, Some(&mut losses), 0.0).unwrap(), losses)
+        });
         (sum, losses, data)
     }
 
@@ -433,10 +435,10 @@ mod tests {
             let targets = IndexTargets { classes: &idx, ignore_index: IGNORE };
             let total = |x: &[f32]| {
                 let mut d = x.to_vec();
-                focal(layout, &mut d, targets, options, Upstream::None, None, 0.0).unwrap()
+                focal(layout, InOut::InPlace(&mut d), targets, options, Upstream::None, None, 0.0).unwrap()
             };
             let mut grad = x.clone();
-            focal(layout, &mut grad, targets, options, Upstream::Uniform(1.0), None, 0.0).unwrap();
+            focal(layout, InOut::InPlace(&mut grad), targets, options, Upstream::Uniform(1.0), None, 0.0).unwrap();
             for i in 0..x.len() {
                 let h = 1e-2f32;
                 let (mut up, mut down) = (x.clone(), x.clone());
@@ -482,7 +484,7 @@ mod tests {
             let mut ce_losses = vec![0.0f32; layout.positions()];
             let options = cross_entropy::Options { weight: case.weight.as_deref(), label_smoothing: 0.0 };
             let ce_sum = cross_entropy::cross_entropy(
-                layout, &mut data, Target::Index(case.targets()), options, Upstream::PerPosition(&case.g), Some(&mut ce_losses), 0.0,
+                layout, InOut::InPlace(&mut data), Target::Index(case.targets()), options, Upstream::PerPosition(&case.g), Some(&mut ce_losses), 0.0,
             )
             .unwrap();
             assert_eq!(sum.to_bits(), ce_sum.to_bits());
@@ -519,22 +521,22 @@ mod tests {
         let opts = case.options();
         let t = |r: std::ops::Range<usize>| IndexTargets { classes: &case.idx[r], ignore_index: IGNORE };
         let mut whole = case.x.clone();
-        let total = focal(case.layout, &mut whole, t(0..6), opts, Upstream::Uniform(0.5), None, 0.0).unwrap();
+        let total = focal(case.layout, InOut::InPlace(&mut whole), t(0..6), opts, Upstream::Uniform(0.5), None, 0.0).unwrap();
         let mut parts = case.x.clone();
         let (a, b) = parts.split_at_mut(2 * 11);
-        let acc = focal(Layout::new(2, 11, 1), a, t(0..2), opts, Upstream::Uniform(0.5), None, 0.0).unwrap();
-        let acc = focal(Layout::new(4, 11, 1), b, t(2..6), opts, Upstream::Uniform(0.5), None, acc).unwrap();
+        let acc = focal(Layout::new(2, 11, 1), InOut::InPlace(a), t(0..2), opts, Upstream::Uniform(0.5), None, 0.0).unwrap();
+        let acc = focal(Layout::new(4, 11, 1), InOut::InPlace(b), t(2..6), opts, Upstream::Uniform(0.5), None, acc).unwrap();
         assert_eq!(total.to_bits(), acc.to_bits());
         assert_eq!(bits(&whole), bits(&parts));
         // Spatial: split the positions of one sample.
         let case = random_case(Layout::new(1, 5, 12), 6, 2.0, false, false, Gradient::Detached, 2.0);
         let mut whole = case.x.clone();
-        let total = focal(case.layout, &mut whole, case.targets(), case.options(), Upstream::Uniform(1.0), None, 0.0).unwrap();
+        let total = focal(case.layout, InOut::InPlace(&mut whole), case.targets(), case.options(), Upstream::Uniform(1.0), None, 0.0).unwrap();
         let mut acc = 0.0;
         for (s0, span) in [(0, 4), (4, 5), (9, 3)] {
             let mut chunk: Vec<f32> = (0..5).flat_map(|c| case.x[c * 12 + s0..c * 12 + s0 + span].to_vec()).collect();
             let targets = IndexTargets { classes: &case.idx[s0..s0 + span], ignore_index: IGNORE };
-            acc = focal(Layout::new(1, 5, span), &mut chunk, targets, case.options(), Upstream::Uniform(1.0), None, acc).unwrap();
+            acc = focal(Layout::new(1, 5, span), InOut::InPlace(&mut chunk), targets, case.options(), Upstream::Uniform(1.0), None, acc).unwrap();
             for c in 0..5 {
                 assert_eq!(bits(&chunk[c * span..(c + 1) * span]), bits(&whole[c * 12 + s0..c * 12 + s0 + span]));
             }
@@ -548,14 +550,18 @@ mod tests {
         let mut data = vec![0.5f32; 6];
         let idx = [0, 3];
         let targets = IndexTargets { classes: &idx, ignore_index: IGNORE };
-        let err = focal(layout, &mut data, targets, Options::default(), Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+        let err = focal(layout, InOut::InPlace(&mut data), targets, Options::default(), Upstream::Uniform(1.0), None, 0.0).unwrap_err();
         assert_eq!(err, KernelError::TargetOutOfBounds { position: 1, target: 3 });
         let idx = [0, 1];
         let targets = IndexTargets { classes: &idx, ignore_index: IGNORE };
         let alpha = [0.25f32, 0.75];
         let options = Options { alpha: Some(&alpha), ..Options::default() };
-        let err = focal(layout, &mut data, targets, options, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+        let err = focal(layout, InOut::InPlace(&mut data), targets, options, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
         assert_eq!(err, KernelError::Length { what: "alpha", expected: 3, actual: 2 });
         assert!(data.iter().all(|&v| v == 0.5));
+        let mut grad = vec![SENTINEL; 6];
+        let err = focal(layout, InOut::OutOfPlace { input: &data, grad: &mut grad }, targets, options, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+        assert_eq!(err, KernelError::Length { what: "alpha", expected: 3, actual: 2 });
+        assert!(grad.iter().all(|&v| v == SENTINEL));
     }
 }

@@ -4,15 +4,20 @@
 //! with `inner = d1·…·dK` (1 for `(N, C)` and `(C)`). Class `c` of position `(n, s)` is at
 //! `n·C·inner + c·inner + s`. Rows (`inner == 1`) are vectorised across classes, spatial
 //! inputs across positions, each in its own layout with no transposing copy.
+//! Each kernel takes its data as an [`InOut`]: the gradient over the input, or into a buffer
+//! of its own.
 
 pub mod binary;
 pub mod cross_entropy;
 pub mod focal;
+mod io;
 pub mod nll;
 pub mod softmax;
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+pub use io::InOut;
 
 /// Shape of a loss input as `(outer, classes, inner)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,13 +5,13 @@
 //! off the target do not reach the gradient, as in PyTorch). The reduction is the caller's.
 
 use super::softmax::IndexTargets;
-use super::{check_len, KernelError, Layout, Upstream};
+use super::{check_len, InOut, KernelError, Layout, Upstream};
 
 /// Runs NLL over `data` (log-probabilities in, gradient out when `upstream` wants one).
 /// Returns `acc + Σ losses` in position order; per-position losses go to `losses` if given.
 pub fn nll(
     layout: Layout,
-    data: &mut [f32],
+    mut data: InOut,
     targets: IndexTargets,
     weight: Option<&[f32]>,
     upstream: Upstream,
@@ -20,7 +20,7 @@ pub fn nll(
 ) -> Result<f64, KernelError> {
     let positions = layout.positions();
     let (c, inner) = (layout.classes, layout.inner);
-    check_len("input", layout.len(), data.len())?;
+    check_len("input", layout.len(), data.checked_len()?)?;
     check_len("target", positions, targets.classes.len())?;
     if let Some(w) = weight {
         check_len("weight", c, w.len())?;
@@ -41,7 +41,7 @@ pub fn nll(
         for s in 0..inner {
             let pos = n * inner + s;
             let loss = match targets.at(pos, c)? {
-                Some(t) => -weight_of(t) * data[n * c * inner + t * inner + s],
+                Some(t) => -weight_of(t) * data.input()[n * c * inner + t * inner + s],
                 None => 0.0,
             };
             if let Some(l) = losses.as_deref_mut() {
@@ -51,6 +51,7 @@ pub fn nll(
         }
     }
     if upstream.wants_grad() {
+        let data = data.grad();
         data.fill(0.0);
         for n in 0..layout.outer {
             for s in 0..inner {
@@ -103,16 +104,16 @@ mod tests {
                     // The loss is linear: its finite difference is exact.
                     want_grad[at] = -wt * g[pos] as f64;
                 }
-                let mut data = x.clone();
-                let mut losses = vec![0.0f32; layout.positions()];
-                let sum = nll(layout, &mut data, targets, weight, Upstream::PerPosition(&g), Some(&mut losses), 0.0).unwrap();
+                // In place and out of place, bit-identical (see `both_ways`).
+                let call = |up: Upstream, data: InOut| {
+                    let mut losses = vec![0.0f32; layout.positions()];
+                    (nll(layout, data, targets, weight, up, Some(&mut losses), 0.0).unwrap(), losses)
+                };
+                let (data, (sum, losses)) = both_ways(&x, true, |d| call(Upstream::PerPosition(&g), d));
                 assert_close("loss", &losses, &want_loss);
                 assert_close("grad", &data, &want_grad);
                 assert_close("sum", &[sum as f32], &[want_loss.iter().sum()]);
-                let mut fwd = x.clone();
-                let mut fwd_losses = vec![0.0f32; layout.positions()];
-                let fsum = nll(layout, &mut fwd, targets, weight, Upstream::None, Some(&mut fwd_losses), 0.0).unwrap();
-                assert_eq!(bits(&fwd), bits(&x));
+                let (_, (fsum, fwd_losses)) = both_ways(&x, false, |d| call(Upstream::None, d));
                 assert_eq!(bits(&fwd_losses), bits(&losses));
                 assert_eq!(fsum.to_bits(), sum.to_bits());
             }
@@ -125,9 +126,10 @@ mod tests {
         let x = [f32::NEG_INFINITY, -1.0, f32::NAN, -0.5, f32::NEG_INFINITY, -2.0, f32::NAN, f32::NAN, -0.1];
         let idx = [0, 0, 2];
         let targets = IndexTargets { classes: &idx, ignore_index: IGNORE };
-        let mut data = x.to_vec();
-        let mut losses = [0.0f32; 3];
-        nll(layout, &mut data, targets, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap();
+        let (data, (_, losses)) = both_ways(&x, true, |data| {
+            let mut losses = vec![0.0f32; 3];
+            (nll(layout, data, targets, None, Upstream::Uniform(1.0), Some(&mut losses), 0.0).unwrap(), losses)
+        });
         assert_eq!(losses[0], f32::INFINITY);
         assert_eq!(losses[1], 0.5);
         assert_close("loss 2", &losses[2..], &[0.1]);
@@ -140,18 +142,18 @@ mod tests {
         let (x, idx, w, _) = random(layout, 9);
         let t = |r: std::ops::Range<usize>| IndexTargets { classes: &idx[r], ignore_index: IGNORE };
         let mut whole = x.clone();
-        let total = nll(layout, &mut whole, t(0..15), Some(&w), Upstream::Uniform(0.25), None, 0.0).unwrap();
+        let total = nll(layout, InOut::InPlace(&mut whole), t(0..15), Some(&w), Upstream::Uniform(0.25), None, 0.0).unwrap();
         let mut parts = x.clone();
         let (a, b) = parts.split_at_mut(2 * 12);
-        let acc = nll(Layout::new(2, 4, 3), a, t(0..6), Some(&w), Upstream::Uniform(0.25), None, 0.0).unwrap();
-        let acc = nll(Layout::new(3, 4, 3), b, t(6..15), Some(&w), Upstream::Uniform(0.25), None, acc).unwrap();
+        let acc = nll(Layout::new(2, 4, 3), InOut::InPlace(a), t(0..6), Some(&w), Upstream::Uniform(0.25), None, 0.0).unwrap();
+        let acc = nll(Layout::new(3, 4, 3), InOut::InPlace(b), t(6..15), Some(&w), Upstream::Uniform(0.25), None, acc).unwrap();
         assert_eq!(total.to_bits(), acc.to_bits());
         assert_eq!(bits(&whole), bits(&parts));
 
         let mut data = x.clone();
         let mut bad = idx.clone();
         bad[7] = 4;
-        let err = nll(layout, &mut data, IndexTargets { classes: &bad, ignore_index: IGNORE }, None, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
+        let err = nll(layout, InOut::InPlace(&mut data), IndexTargets { classes: &bad, ignore_index: IGNORE }, None, Upstream::Uniform(1.0), None, 0.0).unwrap_err();
         assert_eq!(err, KernelError::TargetOutOfBounds { position: 7, target: 4 });
         assert_eq!(bits(&data), bits(&x));
     }

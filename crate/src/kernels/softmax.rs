@@ -1,16 +1,20 @@
 //! The fused softmax sweep shared by every softmax-based loss (cross-entropy, focal).
 //!
 //! For each position the sweep makes two passes over its classes:
-//! 1. Reductions, block by block: block max, `e = exp(x - ref)` (stored in place when a
-//!    gradient is wanted), `Σ e`, and the optional class-mass sums `Σ q` and `Σ q·(x - ref)`.
+//! 1. Reductions, block by block: block max, `e = exp(x - ref)` (stored in the gradient
+//!    buffer when a gradient is wanted), `Σ e`, and the optional class-mass sums `Σ q` and
+//!    `Σ q·(x - ref)`.
 //!    Each block uses its own reference (its max), so no running max has to be rescaled
 //!    element by element; blocks are small enough to stay in L1 between the max and the exp.
 //! 2. Gradient: `grad_c = a·p_c - b·q_c` (with `p_c = e_c·exp(ref - M)/S`), then the
 //!    target class gets `- b_target`.
 //!
+//! Pass 1 reads the input, pass 2 the gradient buffer (the same one in place, see [`InOut`]).
+//!
 //! A loss plugs in through [`Finish`]: from the log-sum-exp, the target logit and the mass
 //! sums it returns the position's loss and the three gradient coefficients.
 
+use super::io::{with_io, InOut, Io};
 use super::{check_len, KernelError, Layout, Upstream};
 use crate::math;
 use crate::simd::{max_nan, F32x4, Mask};
@@ -104,13 +108,13 @@ impl IndexTargets<'_> {
 }
 
 /// Runs the sweep over every position. `data` holds the logits and, when `upstream` wants a
-/// gradient, receives it in place. `losses` (one per position) is written when given.
-/// Returns `acc` plus the sum of the positions' losses in position order, so that a caller
-/// processing an input in chunks gets the same bits as one call.
+/// gradient, receives it (in place or in its own buffer). `losses` (one per position) is
+/// written when given. Returns `acc` plus the sum of the positions' losses in position
+/// order, so that a caller processing an input in chunks gets the same bits as one call.
 #[allow(clippy::too_many_arguments)]
 pub fn sweep(
     layout: Layout,
-    data: &mut [f32],
+    mut data: InOut,
     targets: Option<IndexTargets>,
     mass: Mass,
     upstream: Upstream,
@@ -119,7 +123,7 @@ pub fn sweep(
     finish: &mut impl Finish,
 ) -> Result<f64, KernelError> {
     let positions = layout.positions();
-    check_len("input", layout.len(), data.len())?;
+    check_len("input", layout.len(), data.checked_len()?)?;
     if let Some(t) = &targets {
         check_len("target", positions, t.classes.len())?;
         // Validate every target before writing anything.
@@ -162,7 +166,7 @@ pub fn sweep(
         &mut heap_stage
     };
     for n in 0..layout.outer {
-        let sample = &mut data[n * c * layout.inner..(n + 1) * c * layout.inner];
+        let mut sample = data.sub(n * c * layout.inner..(n + 1) * c * layout.inner);
         if layout.inner == 1 {
             let y = match mass {
                 Mass::Prob { y, .. } => &y[n * c..(n + 1) * c],
@@ -174,9 +178,9 @@ pub fn sweep(
             };
             let g = upstream.at(n);
             let loss = if grad {
-                row::<true>(sample, target, mass, y, g, n, finish)
+                row::<true>(&mut sample, target, mass, y, g, n, finish)
             } else {
-                row::<false>(sample, target, mass, y, g, n, finish)
+                row::<false>(&mut sample, target, mass, y, g, n, finish)
             };
             if let Some(l) = losses.as_deref_mut() {
                 l[n] = loss;
@@ -201,12 +205,12 @@ pub fn sweep(
                     }
                     tile_g[l] = upstream.at(first + l);
                 }
-                let (inner, t, g, st) = (layout.inner, &tile_targets, &tile_g, &mut *stage);
+                let (x, inner, t, g, st) = (&mut sample, layout.inner, &tile_targets, &tile_g, &mut *stage);
                 let tile_losses = match (grad, wide) {
-                    (true, true) => spatial_tile::<true, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
-                    (true, false) => spatial_tile::<true, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
-                    (false, true) => spatial_tile::<false, 4>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
-                    (false, false) => spatial_tile::<false, 1>(sample, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (true, true) => spatial_tile::<true, 4>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (true, false) => spatial_tile::<true, 1>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (false, true) => spatial_tile::<false, 4>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
+                    (false, false) => spatial_tile::<false, 1>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
                 };
                 for (l, &loss) in tile_losses.iter().enumerate().take(lanes) {
                     if let Some(out) = losses.as_deref_mut() {
@@ -491,15 +495,15 @@ macro_rules! with_source {
 }
 
 /// Pass 1 over a block of a row (`xs` = classes `start..` of the row): max, `e = exp(x - ref)`
-/// (stored over `xs` when `GRAD`), `Σe` and the mass sums.
+/// (stored in the gradient when `GRAD`), `Σe` and the mass sums.
 #[inline(never)]
-fn reduce_row_block<const GRAD: bool>(xs: &mut [f32], start: usize, mass: Mass, y: &[f32], inv_c: f32) -> BlockStats {
-    with_source!(mass, y, inv_c, |s| reduce_row_block_with::<GRAD, _>(xs, start, s))
+fn reduce_row_block<const GRAD: bool>(xs: InOut, start: usize, mass: Mass, y: &[f32], inv_c: f32) -> BlockStats {
+    with_io!(xs, GRAD, |io, G| with_source!(mass, y, inv_c, |s| reduce_row_block_with::<G, _>(io, start, s)))
 }
 
 #[inline(always)]
-fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: &mut [f32], start: usize, src: S) -> BlockStats {
-    let max = block_max(xs);
+fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: impl Io, start: usize, src: S) -> BlockStats {
+    let max = block_max(xs.input());
     let reference = reference_of(max);
     let r = F32x4::splat(reference);
     let zero = F32x4::splat(0.0);
@@ -507,14 +511,15 @@ fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: &mut [f32], start: usi
     let (mut sum0, mut sum1) = (zero, zero);
     let (mut mass_x, mut mass_sum) = (zero, zero);
     let mut c = start;
-    let mut pairs = xs.chunks_exact_mut(8);
-    for ch in &mut pairs {
-        let (lo, hi) = ch.split_at_mut(4);
-        let d0 = F32x4::load(lo).sub(r);
-        let d1 = F32x4::load(hi).sub(r);
+    let (pairs, rest) = xs.chunks_exact(8);
+    for mut ch in pairs {
+        let x = ch.input();
+        let d0 = F32x4::load(&x[..4]).sub(r);
+        let d1 = F32x4::load(&x[4..]).sub(r);
         let e0 = exp_shifted(d0);
         let e1 = exp_shifted(d1);
         if GRAD {
+            let (lo, hi) = ch.grad().split_at_mut(4);
             e0.store(lo);
             e1.store(hi);
         }
@@ -528,13 +533,13 @@ fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: &mut [f32], start: usi
         }
         c += 8;
     }
-    let rest = pairs.into_remainder();
-    let (quad, tail) = rest.split_at_mut(rest.len().min(4));
+    let split = rest.len().min(4);
+    let (mut quad, tail) = rest.split_at(split);
     if quad.len() == 4 {
-        let d = F32x4::load(quad).sub(r);
+        let d = F32x4::load(quad.input()).sub(r);
         let e = exp_shifted(d);
         if GRAD {
-            e.store(quad);
+            e.store(quad.grad());
         }
         sum0 = sum0.add(e);
         if S::ACTIVE {
@@ -546,12 +551,12 @@ fn reduce_row_block_with<const GRAD: bool, S: Source>(xs: &mut [f32], start: usi
     }
     let n = if quad.len() == 4 { tail.len() } else { quad.len() };
     if n > 0 {
-        let part = if quad.len() == 4 { tail } else { quad };
+        let mut part = if quad.len() == 4 { tail } else { quad };
         // Padding lanes hold the reference: exp(0) = 1, masked out of the sum.
-        let d = F32x4::load_partial(part, n, reference).sub(r);
+        let d = F32x4::load_partial(part.input(), n, reference).sub(r);
         let e = Mask::first(n).select(exp_shifted(d), zero);
         if GRAD {
-            e.store_partial(part, n);
+            e.store_partial(part.grad(), n);
         }
         sum1 = sum1.add(e);
         if S::ACTIVE {
@@ -592,10 +597,10 @@ fn grad_row_block_with<S: Source>(xs: &mut [f32], start: usize, src: S, a: F32x4
     }
 }
 
-/// One `(C)` row. Returns the loss; writes the gradient over `x` when `GRAD`.
+/// One `(C)` row. Returns the loss; writes the gradient when `GRAD`.
 #[inline(never)]
 fn row<const GRAD: bool>(
-    x: &mut [f32],
+    x: &mut InOut,
     target: Option<usize>,
     mass: Mass,
     y: &[f32],
@@ -605,15 +610,15 @@ fn row<const GRAD: bool>(
 ) -> f32 {
     let c = x.len();
     let inv_c = 1.0 / c as f32;
-    let x_t = target.map_or(f32::NAN, |t| x[t]);
+    let x_t = target.map_or(f32::NAN, |t| x.input()[t]);
     let co = if c <= ROW_BLOCK {
         // The common case: one block, no per-block arrays, no f64 `exp`.
-        let block = reduce_row_block::<GRAD>(x, 0, mass, y, inv_c);
+        let block = reduce_row_block::<GRAD>(x.sub(0..c), 0, mass, y, inv_c);
         let ln_sum = math::ln(F32x4::splat(block.sum_exp)).to_array()[0];
         let (stats, factor) = combine_single(&block, ln_sum);
         let co = finish.finish(position, target, x_t, &stats, g);
         if GRAD {
-            grad_row_block(x, 0, mass, y, inv_c, scaled_factor(co.a, factor), co.b_mass);
+            grad_row_block(x.grad(), 0, mass, y, inv_c, scaled_factor(co.a, factor), co.b_mass);
         }
         co
     } else {
@@ -622,7 +627,7 @@ fn row<const GRAD: bool>(
         let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
         for (j, stats) in blocks.iter_mut().enumerate().take(n_blocks) {
             let start = j * block;
-            *stats = reduce_row_block::<GRAD>(&mut x[start..(start + block).min(c)], start, mass, y, inv_c);
+            *stats = reduce_row_block::<GRAD>(x.sub(start..(start + block).min(c)), start, mass, y, inv_c);
         }
         let mut factors = [0.0f64; MAX_BLOCKS];
         let stats = combine(&blocks[..n_blocks], &mut factors[..n_blocks]);
@@ -630,7 +635,7 @@ fn row<const GRAD: bool>(
         if GRAD {
             for (j, factor) in factors.iter().enumerate().take(n_blocks) {
                 let start = j * block;
-                let xs = &mut x[start..(start + block).min(c)];
+                let xs = &mut x.grad()[start..(start + block).min(c)];
                 grad_row_block(xs, start, mass, y, inv_c, scaled_factor(co.a, *factor), co.b_mass);
             }
         }
@@ -638,7 +643,7 @@ fn row<const GRAD: bool>(
     };
     if GRAD {
         if let Some(t) = target {
-            x[t] -= co.b_target;
+            x.grad()[t] -= co.b_target;
         }
     }
     co.loss
@@ -764,7 +769,7 @@ fn grad_plane_block_with<const V: usize, S: Source>(
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn reduce_plane_staged<const GRAD: bool, const V: usize>(
-    x: &mut [f32],
+    x: &[f32],
     inner: usize,
     s: usize,
     lanes: usize,
@@ -902,7 +907,7 @@ fn lanes_to_vectors<const V: usize>(values: &[f32; TILE]) -> [F32x4; V] {
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn spatial_tile<const GRAD: bool, const V: usize>(
-    x: &mut [f32],
+    x: &mut InOut,
     inner: usize,
     s: usize,
     lanes: usize,
@@ -919,7 +924,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     let mut x_t = [f32::NAN; TILE];
     for l in 0..lanes {
         if let Some(t) = targets[l] {
-            x_t[l] = x[t * inner + s + l];
+            x_t[l] = x.input()[t * inner + s + l];
         }
     }
     let mut losses = [0.0f32; TILE];
@@ -927,7 +932,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     let mut b_target = [0.0f32; TILE];
     if c <= SPATIAL_BLOCK {
         // The common case: one block, no per-block arrays, no f64 `exp`.
-        let st = reduce_plane_staged::<GRAD, V>(x, inner, s, lanes, 0..c, mass, y, inv_c, stage);
+        let st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, 0..c, mass, y, inv_c, stage);
         let mut a = [0.0f32; TILE];
         let mut ln_sum = [0.0f32; TILE];
         for v in 0..V {
@@ -945,7 +950,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
         }
         if GRAD {
             let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
-            grad_plane_staged::<V>(x, inner, s, lanes, mass, y, inv_c, &a, &b, stage);
+            grad_plane_staged::<V>(x.grad(), inner, s, lanes, mass, y, inv_c, &a, &b, stage);
         }
     } else {
         let block = block_len(c, SPATIAL_BLOCK);
@@ -953,9 +958,9 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
         let mut per_block = [TileStats::<V>::ZERO; MAX_BLOCKS];
         for (j, st) in per_block.iter_mut().enumerate().take(n_blocks) {
             let classes = j * block..((j + 1) * block).min(c);
-            *st = reduce_plane_staged::<GRAD, V>(x, inner, s, lanes, classes.clone(), mass, y, inv_c, stage);
+            *st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, classes.clone(), mass, y, inv_c, stage);
             if GRAD {
-                unstage::<V>(x, inner, s, lanes, classes, stage);
+                unstage::<V>(x.grad(), inner, s, lanes, classes, stage);
             }
         }
         let mut factors = [[0.0f32; TILE]; MAX_BLOCKS];
@@ -976,14 +981,14 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
             let b = lanes_to_vectors::<V>(&b_mass);
             for (j, factor) in factors.iter().enumerate().take(n_blocks) {
                 let a = lanes_to_vectors::<V>(factor);
-                grad_plane_block::<V>(x, inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c, &a, &b);
+                grad_plane_block::<V>(x.grad(), inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c, &a, &b);
             }
         }
     }
     if GRAD {
         for l in 0..lanes {
             if let Some(t) = targets[l] {
-                x[t * inner + s + l] -= b_target[l];
+                x.grad()[t * inner + s + l] -= b_target[l];
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Helpers shared by the kernels' host tests.
 
-use super::Layout;
+use super::{InOut, Layout};
 
 /// Small deterministic generator (xorshift64*), so tests need no dependency.
 pub struct Rng(pub u64);
@@ -60,6 +60,34 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64]) {
     }
 }
 
+/// The values' bits, every NaN as one (wasm does not fix NaN payloads: V8's two compilers
+/// may give the same NaN different bits).
 pub fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+    v.iter().map(|x| if x.is_nan() { f32::NAN.to_bits() } else { x.to_bits() }).collect()
+}
+
+/// What a gradient buffer starts as out of place: no gradient in these tests is this value,
+/// so it shows an element left unwritten, or read instead of the input.
+pub const SENTINEL: f32 = 1234.5;
+
+/// The loss sum and the per-position losses a kernel call returned (empty when not asked for).
+pub type Outcome = (f64, Vec<f32>);
+
+/// Runs `kernel` in place over a copy of `x`, then out of place from `x` into a buffer of
+/// [`SENTINEL`], and asserts the same bits: loss sum, losses, and the gradient when `writes`
+/// (else both leave it alone). Returns what the in-place call left in its buffer, and its outcome.
+pub fn both_ways(x: &[f32], writes: bool, mut kernel: impl FnMut(InOut) -> Outcome) -> (Vec<f32>, Outcome) {
+    let mut data = x.to_vec();
+    let (sum, losses) = kernel(InOut::InPlace(&mut data));
+    let mut grad = vec![SENTINEL; x.len()];
+    let (oop_sum, oop_losses) = kernel(InOut::OutOfPlace { input: x, grad: &mut grad });
+    assert!(oop_sum.to_bits() == sum.to_bits() || (oop_sum.is_nan() && sum.is_nan()), "out of place: loss sum");
+    assert_eq!(bits(&oop_losses), bits(&losses), "out of place: losses");
+    if writes {
+        assert_eq!(bits(&grad), bits(&data), "out of place: gradient");
+    } else {
+        assert_eq!(bits(&data), bits(x), "forward only: input written in place");
+        assert!(grad.iter().all(|v| v.to_bits() == SENTINEL.to_bits()), "forward only: gradient buffer written");
+    }
+    (data, (sum, losses))
 }
