@@ -81,6 +81,20 @@ unsafe fn slice_mut<'a, T>(ptr: usize, len: usize) -> Option<&'a mut [T]> {
     (ptr != 0).then(|| core::slice::from_raw_parts_mut(ptr as *mut T, len))
 }
 
+/// The kernel's data: `len` inputs at `data`, their gradient written over them (`grad` 0 or
+/// `data`: in place; forward-only calls pass 0) or at `grad` (out of place).
+///
+/// # Safety
+/// As [`slice_mut`] for `data` when in place, else as [`slice`] for `data` and [`slice_mut`]
+/// for `grad` (two distinct buffers).
+unsafe fn in_out<'a>(data: usize, grad: usize, len: usize) -> InOut<'a> {
+    if grad == 0 || grad == data {
+        InOut::InPlace(slice_mut(data, len).unwrap_or_default())
+    } else {
+        InOut::OutOfPlace { input: slice(data, len).unwrap_or_default(), grad: slice_mut(grad, len).unwrap_or_default() }
+    }
+}
+
 /// The upstream gradient: mode 0 none (forward only), 1 uniform `value`, 2 one per position at `ptr`.
 ///
 /// # Safety
@@ -93,12 +107,13 @@ unsafe fn upstream<'a>(mode: u32, value: f32, ptr: usize, positions: usize) -> U
     }
 }
 
-/// Cross-entropy over `(outer, classes, inner)` logits at `data` (overwritten by the gradient
-/// when `grad_mode` is not 0). `prob_target` selects `f32` probabilities at `target` instead
-/// of `i32` class indices. `weight`, `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
+/// Cross-entropy over `(outer, classes, inner)` logits at `data`, the gradient (when
+/// `grad_mode` is not 0) written as [`in_out`] says. `prob_target` selects `f32`
+/// probabilities at `target` instead of `i32` class indices. `weight`, `grad_out` and
+/// `losses` may be 0. Returns `acc + Σ loss`.
 ///
 /// # Safety
-/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
+/// Pointers are 0 or valid for the lengths the layout implies, and distinct (`grad` may be `data`).
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub unsafe fn cross_entropy(
@@ -106,6 +121,7 @@ pub unsafe fn cross_entropy(
     classes: usize,
     inner: usize,
     data: usize,
+    grad: usize,
     prob_target: bool,
     target: usize,
     ignore_index: i32,
@@ -119,7 +135,7 @@ pub unsafe fn cross_entropy(
 ) -> f64 {
     let layout = Layout::new(outer, classes, inner);
     let positions = layout.positions();
-    let data = InOut::InPlace(slice_mut(data, layout.len()).unwrap_or_default());
+    let data = in_out(data, grad, layout.len());
     let target = if prob_target {
         Target::Prob(slice(target, layout.len()).unwrap_or_default())
     } else {
@@ -131,12 +147,12 @@ pub unsafe fn cross_entropy(
         .unwrap_or_else(report)
 }
 
-/// Softmax focal loss over `(outer, classes, inner)` logits at `data` (overwritten by the
-/// gradient when `grad_mode` is not 0), `i32` class indices at `target`. `alpha`, `weight`
-/// (C values each), `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
+/// Softmax focal loss over `(outer, classes, inner)` logits at `data` (the gradient as for
+/// [`cross_entropy`]), `i32` class indices at `target`. `alpha`, `weight` (C values each),
+/// `grad_out` and `losses` may be 0. Returns `acc + Σ loss`.
 ///
 /// # Safety
-/// Pointers are 0 or valid for the lengths the layout implies, and distinct.
+/// As [`cross_entropy`].
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub unsafe fn focal(
@@ -144,6 +160,7 @@ pub unsafe fn focal(
     classes: usize,
     inner: usize,
     data: usize,
+    grad: usize,
     target: usize,
     ignore_index: i32,
     alpha: usize,
@@ -158,7 +175,7 @@ pub unsafe fn focal(
 ) -> f64 {
     let layout = Layout::new(outer, classes, inner);
     let positions = layout.positions();
-    let data = InOut::InPlace(slice_mut(data, layout.len()).unwrap_or_default());
+    let data = in_out(data, grad, layout.len());
     let targets = IndexTargets { classes: slice(target, positions).unwrap_or_default(), ignore_index };
     let options = focal::Options {
         gamma,
@@ -179,17 +196,18 @@ unsafe fn broadcast<'a>(ptr: usize, len: usize, repeat: usize, offset: usize) ->
     slice(ptr, len).map(|values| Broadcast { values, repeat, offset })
 }
 
-/// BCE with logits over `n` elements at `data` (overwritten by the gradient when `grad_mode`
-/// is not 0), `f32` targets at `target`; `weight` and `pos_weight` are broadcasts (see
-/// [`broadcast`]) or 0. Returns `acc + Σ loss`.
+/// BCE with logits over `n` elements at `data` (the gradient, when `grad_mode` is not 0,
+/// written as [`in_out`] says), `f32` targets at `target`; `weight` and `pos_weight` are
+/// broadcasts (see [`broadcast`]) or 0. Returns `acc + Σ loss`.
 ///
 /// # Safety
-/// Pointers are 0 or valid for the lengths given, and distinct.
+/// Pointers are 0 or valid for the lengths given, and distinct (`grad` may be `data`).
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub unsafe fn bce_with_logits(
     n: usize,
     data: usize,
+    grad: usize,
     target: usize,
     weight: usize,
     weight_len: usize,
@@ -205,7 +223,7 @@ pub unsafe fn bce_with_logits(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
+    let data = in_out(data, grad, n);
     let target = slice(target, n).unwrap_or_default();
     let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
     let pw = broadcast(pos_weight, pos_weight_len, pos_weight_repeat, pos_weight_offset);
@@ -217,12 +235,13 @@ pub unsafe fn bce_with_logits(
 /// outside [0, 1] is error 3 with its position.
 ///
 /// # Safety
-/// Pointers are 0 or valid for the lengths given, and distinct.
+/// As [`bce_with_logits`].
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub unsafe fn bce(
     n: usize,
     data: usize,
+    grad: usize,
     target: usize,
     weight: usize,
     weight_len: usize,
@@ -234,7 +253,7 @@ pub unsafe fn bce(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
+    let data = in_out(data, grad, n);
     let target = slice(target, n).unwrap_or_default();
     let w = broadcast(weight, weight_len, weight_repeat, weight_offset);
     let up = upstream(grad_mode, grad_value, grad_out, n);
@@ -245,12 +264,13 @@ pub unsafe fn bce(
 /// `alpha < 0` disables the alpha weighting.
 ///
 /// # Safety
-/// Pointers are 0 or valid for the lengths given, and distinct.
+/// As [`bce_with_logits`].
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub unsafe fn sigmoid_focal(
     n: usize,
     data: usize,
+    grad: usize,
     target: usize,
     alpha: f32,
     gamma: f32,
@@ -260,7 +280,7 @@ pub unsafe fn sigmoid_focal(
     losses: usize,
     acc: f64,
 ) -> f64 {
-    let data = InOut::InPlace(slice_mut(data, n).unwrap_or_default());
+    let data = in_out(data, grad, n);
     let target = slice(target, n).unwrap_or_default();
     let up = upstream(grad_mode, grad_value, grad_out, n);
     binary::sigmoid_focal(data, target, alpha, gamma, up, slice_mut(losses, n), acc).unwrap_or_else(report)

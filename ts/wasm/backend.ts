@@ -8,11 +8,12 @@
  * depend on the chunking.
  *
  * Zero copy: arrays that already live in this backend's memory (tensors from `allocTensor`)
- * are not copied. The kernel runs directly over the gradient's memory when it is such a
- * tensor (the input is first copied there inside wasm memory, unless it is the same tensor:
- * in place), and directly over the input for a forward pass; element-wise targets and
- * probabilities are read where they are. Only small per-position buffers (index targets,
- * per-position `gradOutput`, 'none' losses) still pass through the workspace.
+ * are not copied. The kernel reads such an input where it is and writes the gradient straight
+ * into a resident gradient buffer (out of place; in place when it is the input's own memory);
+ * an ordinary input with a resident gradient buffer is copied into that buffer and the kernel
+ * runs in place over it. Element-wise targets and probabilities are read where they are.
+ * Only small per-position buffers (index targets, per-position `gradOutput`, 'none' losses)
+ * still pass through the workspace.
  *
  * The call path allocates nothing per call (no generator, no closure, no chunk objects):
  * it matters for small inputs, where it is most of the time.
@@ -52,9 +53,11 @@ class ChunkCall {
   /** The chunk's positions in per-position arrays: `first..last`. */
   first = 0;
   last = 0;
-  /** Addresses in wasm memory: the data the kernel runs over (logits in, gradient out),
-   * the upstream gradient (0 unless one per position), the losses (0 unless wanted). */
+  /** Addresses in wasm memory: the data the kernel reads (logits in, and the gradient out
+   * when `grad` is 0), the gradient when out of place (else 0), the upstream gradient (0
+   * unless one per position), the losses (0 unless wanted). */
   data = 0;
+  grad = 0;
   up = 0;
   losses = 0;
   /** The kernel's upstream mode: 0 none, 1 uniform `gradValue`, 2 one per position at `up`. */
@@ -200,9 +203,11 @@ export class WasmBackend implements Backend {
     const gradPtr = grad === undefined ? -1 : inPlace ? inputPtr : this.residentPtr(grad, "gradInput");
     const upPtr = perPosition ? this.residentPtr(args.upstream as Float32Array, "gradOutput") : -1;
     c.sidePtr = side === undefined ? -1 : this.residentPtr(side, "target");
-    // The kernel runs over the resident gradient, or over the resident input when nothing is
-    // written; otherwise over a copy in the workspace.
-    const workPtr = gradPtr >= 0 ? gradPtr : !wantGrad ? inputPtr : -1;
+    // The kernel reads the resident input (or, for an ordinary one, the resident gradient
+    // buffer after copying the input there) and writes a resident gradient buffer; otherwise
+    // it runs over a copy in the workspace.
+    const workPtr = gradPtr >= 0 || !wantGrad ? (inputPtr >= 0 ? inputPtr : gradPtr) : -1;
+    const outPtr = gradPtr >= 0 && gradPtr !== workPtr ? gradPtr : -1;
     const budget = this.workspaceCap - fixed;
     const lossBytes = args.losses ? 4 : 0;
     const upBytes = perPosition && upPtr < 0 ? 4 : 0;
@@ -214,16 +219,13 @@ export class WasmBackend implements Backend {
     const residentBytes = lossBytes + upBytes + extraPerPosition - (c.sidePtr >= 0 ? sidePerPosition : 0);
     if (workPtr >= 0 && (inner <= 1 || inner * residentBytes <= budget)) {
       const perChunk = inner === 0 || outer === 0 ? Math.max(1, outer) : Math.max(1, Math.floor(budget / Math.max(1, residentBytes * inner)));
-      if (grad !== undefined && workPtr !== inputPtr) {
-        // Out of place into a resident gradient: the kernel overwrites what it reads.
-        const heap = ws.heapF32();
-        copyRange(heap, workPtr >> 2, inputPtr >= 0 ? heap : args.input, inputPtr >= 0 ? inputPtr >> 2 : 0, (inputPtr >= 0 ? inputPtr >> 2 : 0) + args.input.length);
-      }
+      if (workPtr !== inputPtr) copyRange(ws.heapF32(), workPtr >> 2, args.input, 0, args.input.length);
       for (let n0 = 0; n0 < outer || n0 === 0; n0 += perChunk) {
         const samples = Math.min(perChunk, outer - n0);
         this.setChunk(c, inner, n0, samples, 0, inner, true, classes);
         ws.begin(fixed + residentBytes * samples * inner);
         c.data = workPtr + 4 * c.elem0;
+        c.grad = outPtr >= 0 ? outPtr + 4 * c.elem0 : 0;
         this.runChunk(args, c, ws, call, upPtr, lossBytes);
         if (outer === 0) break;
       }
@@ -289,6 +291,7 @@ export class WasmBackend implements Backend {
     const n = c.samples * classes * c.span;
     ws.begin(fixed + bytesPerPosition * c.samples * c.span);
     c.data = ws.take(4 * n);
+    c.grad = 0;
     const heap = ws.heapF32();
     copyChunkIn(inputPtr >= 0 ? heap : args.input, inputPtr >= 0 ? inputPtr >> 2 : 0, heap, c.data >> 2, classes, inner, c);
     this.runChunk(args, c, ws, call, upPtr, lossBytes);
@@ -376,7 +379,7 @@ function crossEntropyCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: Cro
   const wPtr = weight ? ws.f32(weight) : 0;
   const targetPtr = target.kind === "prob" ? b.sideIn(ws, c, target.probs, C, inner) : b.indexIn(ws, c, target.classes);
   return b.exports.cross_entropy(
-    c.outer, C, c.inner, c.data, target.kind === "prob" ? 1 : 0, targetPtr, IGNORED, wPtr,
+    c.outer, C, c.inner, c.data, c.grad, target.kind === "prob" ? 1 : 0, targetPtr, IGNORED, wPtr,
     args.labelSmoothing, c.mode, c.gradValue, c.up, c.losses, c.acc,
   );
 }
@@ -386,7 +389,7 @@ function focalCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: FocalArgs)
   const wPtr = args.weight ? ws.f32(args.weight) : 0;
   const targetPtr = b.indexIn(ws, c, args.target.classes);
   return b.exports.focal(
-    c.outer, args.layout.classes, c.inner, c.data, targetPtr, IGNORED, alphaPtr, wPtr, args.gamma, args.detached,
+    c.outer, args.layout.classes, c.inner, c.data, c.grad, targetPtr, IGNORED, alphaPtr, wPtr, args.gamma, args.detached,
     c.mode, c.gradValue, c.up, c.losses, c.acc,
   );
 }
@@ -398,7 +401,7 @@ function bceWithLogitsCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: Bc
   const w = broadcastIn(ws, args.weight, n, c, 0);
   const pw = broadcastIn(ws, args.posWeight, n, c, 1);
   return b.exports.bce_with_logits(
-    c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, pw.ptr, pw.len, pw.repeat, pw.offset,
+    c.last - c.first, c.data, c.grad, target, w.ptr, w.len, w.repeat, w.offset, pw.ptr, pw.len, pw.repeat, pw.offset,
     c.mode, c.gradValue, c.up, c.losses, c.acc,
   );
 }
@@ -406,12 +409,12 @@ function bceWithLogitsCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: Bc
 function bceCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: BceArgs): number {
   const target = b.sideIn(ws, c, args.target, 1, 1);
   const w = broadcastIn(ws, args.weight, args.input.length, c, 0);
-  return b.exports.bce(c.last - c.first, c.data, target, w.ptr, w.len, w.repeat, w.offset, c.mode, c.gradValue, c.up, c.losses, c.acc);
+  return b.exports.bce(c.last - c.first, c.data, c.grad, target, w.ptr, w.len, w.repeat, w.offset, c.mode, c.gradValue, c.up, c.losses, c.acc);
 }
 
 function sigmoidFocalCall(b: WasmBackend, c: ChunkCall, ws: Workspace, args: SigmoidFocalArgs): number {
   const target = b.sideIn(ws, c, args.target, 1, 1);
-  return b.exports.sigmoid_focal(c.last - c.first, c.data, target, args.alpha, args.gamma, c.mode, c.gradValue, c.up, c.losses, c.acc);
+  return b.exports.sigmoid_focal(c.last - c.first, c.data, c.grad, target, args.alpha, args.gamma, c.mode, c.gradValue, c.up, c.losses, c.acc);
 }
 
 /** A broadcast weight with the input's own size is sliced per chunk; a smaller one is copied whole. */

@@ -8,28 +8,29 @@ export interface WasmExports {
   simd(): number;
   last_error(field: number): number;
   clear_error(): void;
+  /** `data` the input; `grad` where the gradient goes, 0 for over `data` (see `in_out` in wasm.rs). */
   cross_entropy(
-    outer: number, classes: number, inner: number, data: number, probTarget: number, target: number,
+    outer: number, classes: number, inner: number, data: number, grad: number, probTarget: number, target: number,
     ignoreIndex: number, weight: number, labelSmoothing: number, gradMode: number, gradValue: number,
     gradOut: number, losses: number, acc: number,
   ): number;
   focal(
-    outer: number, classes: number, inner: number, data: number, target: number, ignoreIndex: number,
+    outer: number, classes: number, inner: number, data: number, grad: number, target: number, ignoreIndex: number,
     alpha: number, weight: number, gamma: number, detached: boolean, gradMode: number, gradValue: number,
     gradOut: number, losses: number, acc: number,
   ): number;
   /** Broadcast weights: `ptr, len, repeat, offset` (element `i` gets `ptr[((offset + i) / repeat) % len]`). */
   bce_with_logits(
-    n: number, data: number, target: number, weight: number, weightLen: number, weightRepeat: number,
+    n: number, data: number, grad: number, target: number, weight: number, weightLen: number, weightRepeat: number,
     weightOffset: number, posWeight: number, posWeightLen: number, posWeightRepeat: number, posWeightOffset: number,
     gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
   ): number;
   bce(
-    n: number, data: number, target: number, weight: number, weightLen: number, weightRepeat: number,
+    n: number, data: number, grad: number, target: number, weight: number, weightLen: number, weightRepeat: number,
     weightOffset: number, gradMode: number, gradValue: number, gradOut: number, losses: number, acc: number,
   ): number;
   sigmoid_focal(
-    n: number, data: number, target: number, alpha: number, gamma: number, gradMode: number, gradValue: number,
+    n: number, data: number, grad: number, target: number, alpha: number, gamma: number, gradMode: number, gradValue: number,
     gradOut: number, losses: number, acc: number,
   ): number;
 }
