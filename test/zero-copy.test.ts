@@ -40,51 +40,53 @@ const probTarget = (shape: number[], rand: () => number) => {
 };
 const as = (l: unknown) => l as Loss;
 
-const CASES: Case[] = [];
-for (const shape of [[7, 13], [3, 5, 6, 7]]) {
-  CASES.push(
-    {
-      name: `CrossEntropyLoss index ${shape}`,
-      make: (backend, reduction) => as(new api.CrossEntropyLoss({ backend, reduction, labelSmoothing: 0.1, weight: [0.5, 1, 2, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1].slice(0, shape[1]) })),
-      shape, target: (r) => indexTarget(shape, r), value: logit, perPosition: true,
-    },
-    {
-      name: `CrossEntropyLoss probabilities ${shape}`,
-      make: (backend, reduction) => as(new api.CrossEntropyLoss({ backend, reduction })),
-      shape, target: (r) => probTarget(shape, r), value: logit, perPosition: true,
-    },
-    {
-      name: `FocalLoss ${shape}`,
-      make: (backend, reduction) => as(new api.FocalLoss({ backend, reduction, gamma: 2, alpha: Array.from({ length: shape[1] }, (_, i) => 0.1 + i / 20) })),
-      shape, target: (r) => indexTarget(shape, r), value: logit, perPosition: true,
-    },
-    {
-      name: `NLLLoss ${shape}`,
-      make: (backend, reduction) => as(new api.NLLLoss({ backend, reduction })),
-      shape, target: (r) => indexTarget(shape, r), value: (r) => Math.log(r() + 1e-3), perPosition: true,
-    },
-    {
-      name: `BCEWithLogitsLoss ${shape}`,
-      make: (backend, reduction) =>
-        as(new api.BCEWithLogitsLoss({ backend, reduction, weight: { data: Float32Array.from({ length: shape[1] }, (_, i) => 1 + i), shape: [shape[1], ...shape.slice(2).map(() => 1)] }, posWeight: [2] })),
-      shape, target: (r) => probTarget(shape, r), value: logit, perPosition: false,
-    },
-    {
-      name: `BCELoss ${shape}`,
-      make: (backend, reduction) => as(new api.BCELoss({ backend, reduction })),
-      shape, target: (r) => probTarget(shape, r), value: (r) => r(), perPosition: false,
-    },
-    {
-      name: `SigmoidFocalLoss ${shape}`,
-      make: (backend, reduction) => as(new api.SigmoidFocalLoss({ backend, reduction, gamma: 1.5 })),
-      shape, target: (r) => probTarget(shape, r), value: logit, perPosition: false,
-    },
-  );
-}
+/** Every loss on `shape`. */
+const casesFor = (shape: number[]): Case[] => [
+  {
+    name: `CrossEntropyLoss index ${shape}`,
+    make: (backend, reduction) =>
+      as(new api.CrossEntropyLoss({ backend, reduction, labelSmoothing: 0.1, weight: Array.from({ length: shape[1] }, (_, i) => [0.5, 1, 2, 1, 1, 3][i % 6]) })),
+    shape, target: (r) => indexTarget(shape, r), value: logit, perPosition: true,
+  },
+  {
+    name: `CrossEntropyLoss probabilities ${shape}`,
+    make: (backend, reduction) => as(new api.CrossEntropyLoss({ backend, reduction })),
+    shape, target: (r) => probTarget(shape, r), value: logit, perPosition: true,
+  },
+  {
+    name: `FocalLoss ${shape}`,
+    make: (backend, reduction) => as(new api.FocalLoss({ backend, reduction, gamma: 2, alpha: Array.from({ length: shape[1] }, (_, i) => 0.1 + (i % 18) / 20) })),
+    shape, target: (r) => indexTarget(shape, r), value: logit, perPosition: true,
+  },
+  {
+    name: `NLLLoss ${shape}`,
+    make: (backend, reduction) => as(new api.NLLLoss({ backend, reduction })),
+    shape, target: (r) => indexTarget(shape, r), value: (r) => Math.log(r() + 1e-3), perPosition: true,
+  },
+  {
+    name: `BCEWithLogitsLoss ${shape}`,
+    make: (backend, reduction) =>
+      as(new api.BCEWithLogitsLoss({ backend, reduction, weight: { data: Float32Array.from({ length: shape[1] }, (_, i) => 1 + i), shape: [shape[1], ...shape.slice(2).map(() => 1)] }, posWeight: [2] })),
+    shape, target: (r) => probTarget(shape, r), value: logit, perPosition: false,
+  },
+  {
+    name: `BCELoss ${shape}`,
+    make: (backend, reduction) => as(new api.BCELoss({ backend, reduction })),
+    shape, target: (r) => probTarget(shape, r), value: (r) => r(), perPosition: false,
+  },
+  {
+    name: `SigmoidFocalLoss ${shape}`,
+    make: (backend, reduction) => as(new api.SigmoidFocalLoss({ backend, reduction, gamma: 1.5 })),
+    shape, target: (r) => probTarget(shape, r), value: logit, perPosition: false,
+  },
+];
+const CASES = [[7, 13], [3, 5, 6, 7]].flatMap(casesFor);
 
 const WASM: api.BackendName[] = ["simd", "scalar"];
 const CAPS = [api.DEFAULT_WORKSPACE_BYTES, 256];
 const bits = (a: Float32Array | number) => (typeof a === "number" ? [a] : Array.from(new Uint32Array(Float32Array.from(a).buffer)));
+/** `bits` with every NaN as one (wasm does not fix NaN payloads). */
+const bitsNaN = (a: Float32Array | number) => bits(typeof a === "number" ? a : Float32Array.from(a, (v) => (Number.isNaN(v) ? NaN : v)));
 
 const live: api.AllocatedTensor[] = [];
 function alloc(shape: number[], backend: api.BackendName, values?: ArrayLike<number>): api.AllocatedTensor {
@@ -137,6 +139,46 @@ describe.each(WASM)("zero copy on the %s backend", (backend) => {
         }
       });
     }
+  });
+
+  // Out of place between two resident tensors the kernel reads the input where it is and
+  // writes the gradient into the other one: the input must come back as it was. The shapes
+  // reach every kernel path (rows of one and of several blocks, spatial tiles of one and of
+  // several blocks, SIMD tails); the logits include ±Infinity and NaN.
+  const withSpecials = (value: Case["value"]) => (r: () => number) => {
+    const u = r();
+    return u < 0.003 ? NaN : u < 0.006 ? Infinity : u < 0.009 ? -Infinity : value(r);
+  };
+  describe.each([[5, 13], [3, 2050], [3, 5, 6, 7], [2, 300, 3, 7]].flatMap(casesFor))("$name", (c) => {
+    it("out of place leaves the input unchanged and gives the in-place and copying gradient, for every workspace cap", () => {
+      const rand = mulberry32(c.shape.reduce((a, b) => a * b, 1));
+      const n = c.shape.reduce((a, b) => a * b, 1);
+      const value = c.name.startsWith("BCELoss") ? c.value : withSpecials(c.value);
+      const values = Float32Array.from({ length: n }, () => value(rand));
+      const target = c.target(rand);
+      for (const cap of CAPS) {
+        api.configure({ workspaceBytes: cap });
+        const loss = c.make(backend, "sum");
+        const copied = loss.forwardBackward({ data: values.slice(), shape: c.shape }, target as never);
+        const input = alloc(c.shape, backend, values);
+        const probs = target.data instanceof Float32Array ? alloc(target.shape, backend, target.data) : undefined;
+        const grad = alloc(c.shape, backend, new Float32Array(n).fill(1234.5));
+        const fromOrdinary = alloc(c.shape, backend);
+        // (Views read at each call: an allocation may grow wasm memory, detaching older ones.)
+        const residentTarget = () => (probs ? { data: probs.data, shape: target.shape } : target) as never;
+        const out = loss.forwardBackward(input, residentTarget(), { gradInput: grad.data });
+        expect(bits(input.data), "input after the out-of-place call").toEqual(bits(values));
+        expect(bitsNaN(out.loss)).toEqual(bitsNaN(copied.loss));
+        expect(bitsNaN(grad.data)).toEqual(bitsNaN(copied.grad));
+        // An ordinary input into a resident gradient buffer (copied there, then in place).
+        loss.forwardBackward({ data: values.slice(), shape: c.shape }, residentTarget(), { gradInput: fromOrdinary.data });
+        expect(bitsNaN(fromOrdinary.data)).toEqual(bitsNaN(copied.grad));
+        const inPlace = loss.forwardBackward(input, residentTarget(), { gradInput: input.data });
+        expect(bitsNaN(inPlace.loss)).toEqual(bitsNaN(copied.loss));
+        expect(bitsNaN(input.data)).toEqual(bitsNaN(copied.grad));
+        for (const t of live.splice(0)) t.free();
+      }
+    });
   });
 
   it("a tensor's view is rebuilt after wasm memory grows; the returned gradient is a live view", () => {
