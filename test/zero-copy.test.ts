@@ -141,10 +141,11 @@ describe.each(WASM)("zero copy on the %s backend", (backend) => {
     }
   });
 
-  // Out of place between two resident tensors the kernel reads the input where it is and
-  // writes the gradient into the other one: the input must come back as it was. The shapes
-  // reach every kernel path (rows of one and of several blocks, spatial tiles of one and of
-  // several blocks, SIMD tails); the logits include ±Infinity and NaN.
+  // Out of place between two resident tensors (rows and element-wise: the kernel reads the
+  // input where it is; spatial: the input is copied into the gradient tensor first), the
+  // input must come back as it was. The shapes reach rows of one and of several blocks,
+  // spatial tiles of one and of several blocks and the SIMD tails; the logits include
+  // ±Infinity and NaN.
   const withSpecials = (value: Case["value"]) => (r: () => number) => {
     const u = r();
     return u < 0.003 ? NaN : u < 0.006 ? Infinity : u < 0.009 ? -Infinity : value(r);
