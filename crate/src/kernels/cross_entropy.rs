@@ -8,7 +8,8 @@
 //! The reduction is the caller's: 'mean' passes `gradOutput / denominator` as the upstream
 //! gradient and divides the returned sum.
 
-use super::softmax::{sweep, Coeffs, Finish, IndexTargets, Mass, Stats};
+use super::softmax::{lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
+use crate::simd::F32x4;
 use super::{InOut, KernelError, Layout, Upstream};
 
 #[derive(Clone, Copy)]
@@ -51,6 +52,32 @@ impl Finish for IndexFinish<'_> {
             b_target: (g * alpha) as f32,
         }
     }
+
+    #[inline(always)]
+    fn finish_lanes(&mut self, targets: &[Option<usize>], x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
+        let (has, w_t) = lane_weights(targets, self.weight, None);
+        let nll = stats.shift.sub(x_t).add(stats.ln_sum);
+        if self.smoothing == 0.0 {
+            return Some(nll_lanes(has, w_t, nll, g));
+        }
+        let alpha = F32x4::splat((1.0 - self.smoothing) as f32).mul(w_t);
+        let beta = F32x4::splat((self.smoothing * self.inv_classes) as f32);
+        // Ignored lanes: the loss and coefficients are 0 (their `nll` is NaN).
+        Some(LaneCoeffs {
+            loss: has.keep(alpha.mul(nll).add(beta.mul(stats.cross))),
+            a: has.keep(g.mul(alpha.add(beta.mul(stats.mass)))),
+            b_mass: has.keep(g.mul(beta)),
+            b_target: has.keep(g.mul(alpha)),
+        })
+    }
+}
+
+/// `c·nll` and its coefficients `a = b_target = g·c` in the lanes of `has`, 0 elsewhere:
+/// cross-entropy without smoothing, and the focal loss at `γ = 0` (the same bits).
+#[inline(always)]
+pub(crate) fn nll_lanes(has: crate::simd::Mask, c: F32x4, nll: F32x4, g: F32x4) -> LaneCoeffs {
+    let k = has.keep(g.mul(c));
+    LaneCoeffs { loss: has.keep(c.mul(nll)), a: k, b_mass: F32x4::ZERO, b_target: k }
 }
 
 struct ProbFinish;
@@ -59,6 +86,11 @@ impl Finish for ProbFinish {
     #[inline(always)]
     fn finish(&mut self, _position: usize, _target: Option<usize>, _x_t: f32, stats: &Stats, g: f32) -> Coeffs {
         Coeffs { loss: stats.cross as f32, a: (g as f64 * stats.mass) as f32, b_mass: g, b_target: 0.0 }
+    }
+
+    #[inline(always)]
+    fn finish_lanes(&mut self, _targets: &[Option<usize>], _x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
+        Some(LaneCoeffs { loss: stats.cross, a: g.mul(stats.mass), b_mass: g, b_target: F32x4::ZERO })
     }
 }
 

@@ -18,7 +18,8 @@
 //! These per-position terms are evaluated once per position in f64 (from the sweep's f64
 //! log-sum-exp), so they need no vector `expm1`/`pow`. The reduction is the caller's.
 
-use super::softmax::{finish_each, sweep, Coeffs, Finish, IndexTargets, Mass, Stats, TILE};
+use super::cross_entropy::nll_lanes;
+use super::softmax::{lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
 use super::{check_len, InOut, KernelError, Layout, Upstream};
 use crate::math::{self, Power};
 use crate::simd::F32x4;
@@ -99,35 +100,21 @@ impl Finish for FocalFinish<'_> {
         Coeffs { loss: loss as f32, a: k, b_mass: 0.0, b_target: k }
     }
 
-    /// A spatial tile's positions four at a time in f32 ([`focal_terms4`]): in the (N, C, d…)
-    /// layout the f64 `exp`/`expm1` of [`focal_terms`], once per position, cost as much as the
-    /// sweep over a few classes. `γ = 0` keeps the f64 path (bit for bit cross-entropy).
-    fn finish_tile(&mut self, first_position: usize, lanes: usize, targets: &[Option<usize>; TILE], x_t: &[f32; TILE], stats: &[Stats; TILE], g: &[f32; TILE]) -> [Coeffs; TILE] {
+    /// Four positions in f32 ([`focal_terms4`]): in the (N, C, d…) layout the f64
+    /// `exp`/`expm1` of [`focal_terms`], once per position, cost as much as the sweep over a
+    /// few classes. `γ = 0` is cross-entropy's own lanes (bit for bit).
+    #[inline(always)]
+    fn finish_lanes(&mut self, targets: &[Option<usize>], x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
         let o = self.options;
+        let (has, c) = lane_weights(targets, o.alpha, o.weight);
         if o.gamma == 0.0 {
-            return finish_each(self, first_position, lanes, targets, x_t, stats, g);
+            return Some(nll_lanes(has, c, stats.shift.sub(x_t).add(stats.ln_sum), g));
         }
-        let mut l = [0.0f32; TILE];
-        let mut c = [0.0f32; TILE];
-        for i in 0..lanes {
-            if let Some(t) = targets[i] {
-                l[i] = ((x_t[i] as f64 - stats[i].shift) - stats[i].ln_sum) as f32;
-                c[i] = (o.alpha.map_or(1.0, |a| a[t] as f64) * o.weight.map_or(1.0, |w| w[t] as f64)) as f32;
-            }
-        }
-        let power = Power::new(o.gamma as f32);
-        let mut out = [Coeffs::default(); TILE];
-        for v in 0..lanes.div_ceil(4) {
-            let (loss, dldl) = focal_terms4(F32x4::load(&l[4 * v..]), F32x4::load(&c[4 * v..]), o.gamma as f32, power, o.gradient);
-            let k = F32x4::load(&g[4 * v..]).mul(dldl).neg();
-            let (loss, k) = (loss.to_array(), k.to_array());
-            for i in 0..4.min(lanes - 4 * v) {
-                if targets[4 * v + i].is_some() {
-                    out[4 * v + i] = Coeffs { loss: loss[i], a: k[i], b_mass: 0.0, b_target: k[i] };
-                }
-            }
-        }
-        out
+        // Ignored lanes compute on l = 0 (their x_t is NaN) and are zeroed.
+        let l = has.keep(x_t.sub(stats.shift).sub(stats.ln_sum));
+        let (loss, dldl) = focal_terms4(l, c, o.gamma as f32, Power::new(o.gamma as f32), o.gradient);
+        let k = has.keep(g.mul(dldl).neg());
+        Some(LaneCoeffs { loss: has.keep(loss), a: k, b_mass: F32x4::ZERO, b_target: k })
     }
 }
 

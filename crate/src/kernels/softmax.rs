@@ -61,28 +61,53 @@ pub struct Coeffs {
     pub b_target: f32,
 }
 
+/// [`Stats`] of four positions whose max is finite, as f32 vectors (`shift` is the max).
+#[derive(Clone, Copy)]
+pub struct LaneStats {
+    pub shift: F32x4,
+    pub ln_sum: F32x4,
+    pub cross: F32x4,
+    pub mass: F32x4,
+}
+
+/// [`Coeffs`] of four positions.
+#[derive(Clone, Copy)]
+pub struct LaneCoeffs {
+    pub loss: F32x4,
+    pub a: F32x4,
+    pub b_mass: F32x4,
+    pub b_target: F32x4,
+}
+
 /// Turns a position's statistics into its loss and gradient coefficients.
 pub trait Finish {
     /// `target` is the class index (None when ignored or for probability targets), `x_t` the
     /// target's logit (NaN when there is none), `g` the upstream gradient.
     fn finish(&mut self, position: usize, target: Option<usize>, x_t: f32, stats: &Stats, g: f32) -> Coeffs;
 
-    /// The first `lanes` positions of a one-block spatial tile at once (for a finisher that
-    /// vectorises across positions); by default [`finish_each`].
+    /// Four positions of a one-block spatial tile at once, in f32 (the lanes the sweep uses
+    /// it for have a finite max): in the `(N, C, d…)` layout the per-position f64 work of
+    /// [`Finish::finish`] costs as much as the sweep over a few classes. None: the sweep
+    /// calls `finish` for each position.
     #[inline(always)]
-    fn finish_tile(&mut self, first_position: usize, lanes: usize, targets: &[Option<usize>; TILE], x_t: &[f32; TILE], stats: &[Stats; TILE], g: &[f32; TILE]) -> [Coeffs; TILE] {
-        finish_each(self, first_position, lanes, targets, x_t, stats, g)
+    fn finish_lanes(&mut self, _targets: &[Option<usize>], _x_t: F32x4, _stats: &LaneStats, _g: F32x4) -> Option<LaneCoeffs> {
+        None
     }
 }
 
-/// [`Finish::finish`] of each of a tile's first `lanes` positions.
+/// Which of four lanes have a target, and `weight[t]·other[t]` of each (a missing array
+/// counts as ones; 0 where there is no target).
 #[inline(always)]
-pub fn finish_each<F: Finish + ?Sized>(f: &mut F, first_position: usize, lanes: usize, targets: &[Option<usize>; TILE], x_t: &[f32; TILE], stats: &[Stats; TILE], g: &[f32; TILE]) -> [Coeffs; TILE] {
-    let mut out = [Coeffs::default(); TILE];
-    for l in 0..lanes {
-        out[l] = f.finish(first_position + l, targets[l], x_t[l], &stats[l], g[l]);
+pub fn lane_weights(targets: &[Option<usize>], weight: Option<&[f32]>, other: Option<&[f32]>) -> (Mask, F32x4) {
+    let mut has = [0.0f32; 4];
+    let mut w = [0.0f32; 4];
+    for (i, t) in targets.iter().take(4).enumerate() {
+        if let Some(t) = *t {
+            has[i] = 1.0;
+            w[i] = weight.map_or(1.0, |w| w[t]) * other.map_or(1.0, |o| o[t]);
+        }
     }
-    out
+    (F32x4::from_array(has).eq(F32x4::splat(1.0)), F32x4::from_array(w))
 }
 
 /// Class indices per position, with the ignored value.
@@ -931,22 +956,33 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     let mut b_mass = [0.0f32; TILE];
     let mut b_target = [0.0f32; TILE];
     if c <= SPATIAL_BLOCK {
-        // The common case: one block, no per-block arrays, no f64 `exp`.
+        // The common case: one block, no per-block arrays, no f64 `exp`; positions finished
+        // four at a time where their max is finite, one by one (in f64) elsewhere.
         let st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, 0..c, mass, y, inv_c, stage);
         let mut a = [0.0f32; TILE];
-        let mut ln_sum = [0.0f32; TILE];
+        let zero = F32x4::ZERO;
         for v in 0..V {
-            math::ln(st.sum[v]).store(&mut ln_sum[4 * v..]);
-        }
-        let mut stats = [Stats::default(); TILE];
-        let mut factor = [0.0f64; TILE];
-        for l in 0..lanes {
-            (stats[l], factor[l]) = combine_single(&st.lane(l), ln_sum[l]);
-        }
-        let co = finish.finish_tile(first_position, lanes, targets, &x_t, &stats, g);
-        for l in 0..lanes {
-            a[l] = scaled_factor(co[l].a, factor[l]);
-            (losses[l], b_mass[l], b_target[l]) = (co[l].loss, co[l].b_mass, co[l].b_target);
+            let lo = 4 * v;
+            let ln_sum = math::ln(st.sum[v]);
+            let lane_stats = LaneStats { shift: st.max[v], ln_sum, cross: st.mass[v].mul(ln_sum).sub(st.mass_x[v]), mass: st.mass[v] };
+            let vector = finish.finish_lanes(&targets[lo..lo + 4], F32x4::load(&x_t[lo..]), &lane_stats, F32x4::load(&g[lo..]));
+            if let Some(co) = vector {
+                // `a / Σe`, or where a = 0 the `0 / Σe` that is NaN only where the softmax is (see `scaled_factor`).
+                co.a.eq(zero).select(zero.div(st.sum[v]), co.a.div(st.sum[v])).store(&mut a[lo..]);
+                co.loss.store(&mut losses[lo..]);
+                co.b_mass.store(&mut b_mass[lo..]);
+                co.b_target.store(&mut b_target[lo..]);
+            }
+            let (max, ln_sum) = (st.max[v].to_array(), ln_sum.to_array());
+            for i in 0..lanes.saturating_sub(lo).min(4) {
+                if vector.is_none() || !max[i].is_finite() {
+                    let l = lo + i;
+                    let (stats, factor) = combine_single(&st.lane(l), ln_sum[i]);
+                    let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
+                    a[l] = scaled_factor(co.a, factor);
+                    (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
+                }
+            }
         }
         if GRAD {
             let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
