@@ -2,8 +2,11 @@
 import type { FocalArgs } from "../backend.js";
 import { A, B_MASS, B_TARGET, G, LOSS, LSE, X_T, softmaxSweep, type Finish } from "./softmax.js";
 
-/** A position's focal loss and its derivative with respect to `l = log p_t`: `[loss, dL/dl]`
- * (a typed array, so that writing them allocates nothing). */
+/**
+ * In: `[l = log p_t, c]`; out: `[loss, dL/dl]`. A typed array both ways: `focalTerms` is too
+ * big to be inlined into the per-position `finish`, and doubles passed as arguments to a call
+ * that is not inlined are boxed (an allocation per position).
+ */
 export type FocalTerms = Float64Array;
 
 /**
@@ -12,7 +15,10 @@ export type FocalTerms = Float64Array;
  * 'full' derivative `-c·q^γ·(1 - γ·p_t·l/q)` with its limits where `q = 0` (`l/q → -1`) or
  * `p_t = 0` (`p_t·l/q → 0`), and `-c·q^γ` when `p_t` is detached. `γ = 0` is exactly `-c·l`.
  */
-export function focalTerms(l: number, c: number, gamma: number, detached: boolean, out: FocalTerms): void {
+export function focalTerms(io: FocalTerms, gamma: number, detached: boolean): void {
+  const l = io[0];
+  const c = io[1];
+  const out = io;
   if (gamma === 0) {
     out[0] = -c * l;
     out[1] = -c;
@@ -42,7 +48,9 @@ export function focalJs(args: FocalArgs): number {
       return;
     }
     const c = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
-    focalTerms(st[X_T] - st[LSE], c, gamma, detached, terms);
+    terms[0] = st[X_T] - st[LSE];
+    terms[1] = c;
+    focalTerms(terms, gamma, detached);
     out[LOSS] = terms[0];
     out[A] = out[B_TARGET] = -st[G] * terms[1];
     out[B_MASS] = 0;
