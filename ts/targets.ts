@@ -157,9 +157,19 @@ export function parseIndexTarget(
   const shaped = !ArrayBuffer.isView(target) && !Array.isArray(target);
   const data = (shaped ? (target as { data: IndexArray }).data : target) as IndexArray;
   checkIndexShape(data, shaped ? (target as { shape: readonly number[] }).shape : undefined, inputShape);
+  const out = scratchInt32(data.length);
+  const weightSum = convertIndices(data, out, layout.classes, ignoreIndex, weight);
+  return { target: { kind: "index", classes: out }, weightSum };
+}
+
+/**
+ * Checks and copies the indices into `out`, returning Σ weight[t]. A function of its own, so
+ * that the engine's on-stack-replaced code for the loop ends with a plain number: ending in
+ * the caller's object literal, which that code had no feedback for, it was thrown away and
+ * rebuilt on every call (time, and heap allocations per call).
+ */
+function convertIndices(data: IndexArray, out: Int32Array, C: number, ignoreIndex: number, weight: Float32Array | undefined): number {
   const n = data.length;
-  const out = scratchInt32(n);
-  const C = layout.classes;
   let weightSum = 0;
   const ignoreBig = BigInt.asIntN(64, BigInt(Math.trunc(ignoreIndex)));
   for (let i = 0; i < n; i++) {
@@ -187,7 +197,7 @@ export function parseIndexTarget(
     out[i] = t;
     weightSum += weight ? weight[t] : 1;
   }
-  return { target: { kind: "index", classes: out }, weightSum };
+  return weightSum;
 }
 
 /** Validates class probabilities: a float array with the input's number of elements. */
