@@ -1,6 +1,6 @@
 /** Softmax focal loss in pure JS over the shared softmax sweep (math as in the crate's `focal.rs`). */
 import type { FocalArgs } from "../backend.js";
-import { A, B_MASS, B_TARGET, G, LOSS, LSE, X_T, softmaxSweep, type Finish } from "./softmax.js";
+import { A, B_MASS, B_TARGET, G, LOSS, LSE, X_T, softmaxSweep, type Coeffs, type Stats } from "./softmax.js";
 
 /**
  * In: `[l = log p_t, c]`; out: `[loss, dL/dl]`. A typed array both ways: `focalTerms` is too
@@ -40,20 +40,20 @@ export function focalTerms(io: FocalTerms, gamma: number, detached: boolean): vo
 const terms: FocalTerms = new Float64Array(2);
 
 export function focalJs(args: FocalArgs): number {
-  const { alpha, weight, gamma, detached } = args;
-  // grad_c = a·p_c - [c = t]·bTarget with a = bTarget = -g·dL/dl: g·dL/dl·([c = t] - p_c).
-  const finish: Finish = (_p, t, st, out) => {
-    if (t < 0) {
-      out.fill(0);
-      return;
-    }
-    const c = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
-    terms[0] = st[X_T] - st[LSE];
-    terms[1] = c;
-    focalTerms(terms, gamma, detached);
-    out[LOSS] = terms[0];
-    out[A] = out[B_TARGET] = -st[G] * terms[1];
-    out[B_MASS] = 0;
-  };
-  return softmaxSweep(args, args.target.classes, { kind: "none" }, finish);
+  return softmaxSweep(args, args.target.classes, { kind: "none" }, finishFocal);
+}
+
+// grad_c = a·p_c - [c = t]·bTarget with a = bTarget = -g·dL/dl: g·dL/dl·([c = t] - p_c).
+function finishFocal(t: number, st: Stats, out: Coeffs, args: FocalArgs): void {
+  if (t < 0) {
+    out.fill(0);
+    return;
+  }
+  const { alpha, weight } = args;
+  terms[0] = st[X_T] - st[LSE];
+  terms[1] = (alpha ? alpha[t] : 1) * (weight ? weight[t] : 1);
+  focalTerms(terms, args.gamma, args.detached);
+  out[LOSS] = terms[0];
+  out[A] = out[B_TARGET] = -st[G] * terms[1];
+  out[B_MASS] = 0;
 }

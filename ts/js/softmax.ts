@@ -38,9 +38,16 @@ export const CROSS = 2;
 export const MASS = 3;
 export const G = 4;
 
-export type Finish = (position: number, target: number, stats: Stats, out: Coeffs) => void;
+/**
+ * Turns a position's stats into its coefficients; gets the call's arguments as `args`. A
+ * module-level function, not a closure made per call: a fresh closure's optimised code is
+ * held only by the closure (the feedback vector's link to it is weak), so every collection
+ * freed it and the next call ran `finish` unoptimised until it was compiled again, boxing
+ * its doubles (hundreds of KiB per call after a GC) wherever it is not inlined.
+ */
+export type Finish<Args> = (target: number, stats: Stats, out: Coeffs, args: Args) => void;
 
-export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass: MassSpec, finish: Finish): number {
+export function softmaxSweep<Args extends KernelIO>(io: Args, targets: Int32Array | undefined, mass: MassSpec, finish: Finish<Args>): number {
   const { outer, classes: C, inner: S } = io.layout;
   const x = io.input;
   const up = io.upstream;
@@ -89,7 +96,7 @@ export function softmaxSweep(io: KernelIO, targets: Int32Array | undefined, mass
       st[CROSS] = qs * lnSum - qx;
       st[MASS] = qs;
       st[G] = g;
-      finish(pos, t, st, co);
+      finish(t, st, co, io);
       const loss = co[LOSS];
       if (losses) losses[pos] = loss;
       acc += loss;
