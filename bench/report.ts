@@ -225,8 +225,10 @@ export function writeReport(results: Result[], info: RunInfo): void {
   }
   md.push("## Memory", "", ...memoryTable(results), "");
   md.push(
-    "Allocated per call: JS heap and ArrayBuffer bytes over many steady-state calls after a forced collection, divided by the",
-    "number of calls (windows in which a collection ran are measured again with fewer calls); for tfjs, `tf.profile`'s peak",
+    "Allocated per call: JS heap and ArrayBuffer bytes over a window of steady-state calls after a forced collection, divided by",
+    "the number of calls, the least of three windows (an allocation per call shows in each; the engine's one-off allocations,",
+    "such as code it optimises during the first window, in one); a window in which a collection ran is measured again with",
+    "fewer calls. For tfjs, `tf.profile`'s peak",
     `bytes of its tensors. Below ${NO_BUFFER_BYTES / 1024} KiB (or 1% of the input) it is bookkeeping: the parsed arguments and the \`{ loss, grad }\` result,`,
     "short-lived objects independent of the input's size; no buffer is allocated.",
     "",
