@@ -212,51 +212,6 @@ impl Power {
     }
 }
 
-/// `q^γ` and its slope for a γ known when the kernel is compiled or only when it runs.
-/// Element-wise sweeps are monomorphised over it: the default `γ = 2` ([`Squared`]) then
-/// has no per-vector `match` in its loop, so V8 keeps more values in registers (about 10%
-/// fewer instructions per element in the sigmoid focal sweep, counted with callgrind).
-pub trait PowerOf: Copy {
-    /// `γ = 0`: the focal term is 1 and its slope 0.
-    fn is_zero(self) -> bool;
-    fn of(self, q: F32x4) -> F32x4;
-    fn slope(self, q: F32x4, qg: F32x4) -> F32x4;
-}
-
-impl PowerOf for Power {
-    #[inline(always)]
-    fn is_zero(self) -> bool {
-        matches!(self, Power::Zero)
-    }
-    #[inline(always)]
-    fn of(self, q: F32x4) -> F32x4 {
-        Power::of(self, q)
-    }
-    #[inline(always)]
-    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
-        Power::slope(self, q, qg)
-    }
-}
-
-/// `γ = 2`, fixed at compile time (bit for bit `Power::Two`).
-#[derive(Clone, Copy)]
-pub struct Squared;
-
-impl PowerOf for Squared {
-    #[inline(always)]
-    fn is_zero(self) -> bool {
-        false
-    }
-    #[inline(always)]
-    fn of(self, q: F32x4) -> F32x4 {
-        Power::Two.of(q)
-    }
-    #[inline(always)]
-    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
-        Power::Two.slope(q, qg)
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Restricted-domain variants for the element-wise losses (`kernels::binary`): the same
 // polynomials (or Arm's `v_expf` ones for exp) without the range reduction, special-value

@@ -21,7 +21,7 @@
 
 use super::io::{with_io, Io};
 use super::{check_len, InOut, KernelError, Upstream};
-use crate::math::{self, k, Consts, Power, PowerOf, Squared};
+use crate::math::{self, k, Consts, Power};
 use crate::simd::F32x4;
 
 /// A weight broadcast against the input: element `i` gets
@@ -319,14 +319,15 @@ pub fn bce(
     run(data, target, upstream, losses, acc, &mut Probs { c: Consts::new(), weight: weight.map(Lanes::new) })
 }
 
-struct SigmoidFocal<P> {
+struct SigmoidFocal {
     c: Consts,
     /// `α` when weighting is on (`α >= 0`).
     alpha: Option<f32>,
-    power: P,
+    gamma: f32,
+    power: Power,
 }
 
-impl<P: PowerOf> Elementwise for SigmoidFocal<P> {
+impl Elementwise for SigmoidFocal {
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, _lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
@@ -347,7 +348,7 @@ impl<P: PowerOf> Elementwise for SigmoidFocal<P> {
         }
         let dce = not_t.mul(lg.p).sub(t.mul(lg.pn));
         let mut d = dce.mul(qg);
-        if !self.power.is_zero() {
+        if self.gamma != 0.0 {
             let dq = lg.p.mul(lg.pn).mul(one.sub(t.add(t)));
             d = d.add(ce.mul(self.power.slope(q, qg)).mul(dq));
             // Autograd multiplies the infinite or NaN ce of an infinite logit into this branch.
@@ -372,11 +373,8 @@ pub fn sigmoid_focal(
     losses: Option<&mut [f32]>,
     acc: f64,
 ) -> Result<f64, KernelError> {
-    let alpha = (alpha >= 0.0).then_some(alpha);
-    match Power::new(gamma) {
-        Power::Two => run(data, target, upstream, losses, acc, &mut SigmoidFocal { c: Consts::new(), alpha, power: Squared }),
-        power => run(data, target, upstream, losses, acc, &mut SigmoidFocal { c: Consts::new(), alpha, power }),
-    }
+    let mut loss = SigmoidFocal { c: Consts::new(), alpha: (alpha >= 0.0).then_some(alpha), gamma, power: Power::new(gamma) };
+    run(data, target, upstream, losses, acc, &mut loss)
 }
 
 #[cfg(test)]
