@@ -18,7 +18,7 @@ import { cpus } from "node:os";
 import { dirname, sep } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
 import { Bench } from "tinybench";
-import { memoryStats } from "../dist/index.js";
+import { memoryStats, type BackendName } from "../dist/index.js";
 import { LOSSES, RUNNERS, SHAPES, elementsOf, makeData, prepareFused, prepareTf, type Data, type LossCase, type Prepared, type Runner } from "./cases.js";
 import { writeReport, type Result } from "./report.js";
 
@@ -47,9 +47,14 @@ function skipReason(runner: Runner, elements: number): string | undefined {
   return undefined;
 }
 
+const isTfjs = (runner: Runner) => runner.startsWith("tfjs");
+/** This package's backend behind a runner (tfjs runners have none). */
+const backendOf = (runner: Runner): BackendName | undefined =>
+  isTfjs(runner) ? undefined : runner === "scalar" ? "scalar" : runner === "js" ? "js" : "simd";
+
 const wasmMemory = (runner: Runner) => {
-  const backend = runner === "scalar" ? "scalar" : runner === "simd" || runner === "simd zero-copy" ? "simd" : undefined;
-  return memoryStats().find((s) => s.backend === backend)?.memoryBytes ?? 0;
+  const backend = backendOf(runner);
+  return backend === "js" || backend === undefined ? 0 : (memoryStats().find((s) => s.backend === backend)?.memoryBytes ?? 0);
 };
 
 /** Start times of garbage collections (entries arrive asynchronously, hence times, not counts). */
@@ -126,6 +131,17 @@ function timed(runner: Runner, p: Prepared): Timed {
   return { runner, p, samples: [], iterations, warmupIterations: probe > 200 || quick ? 1 : 8, memoryBefore: 0 };
 }
 
+/**
+ * Runs `ts` in `rounds` rounds, each in a rotated order. Wasm memory is read after every probe:
+ * the SIMD runners share one instance, whose workspace the first copying call sizes.
+ */
+async function runRounds(ts: Timed[], rounds: number): Promise<void> {
+  for (const t of ts) t.memoryBefore = wasmMemory(t.runner);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < ts.length; k++) await runRound(ts[(k + round) % ts.length], rounds, round === 0);
+  }
+}
+
 async function runRound(t: Timed, rounds: number, first: boolean): Promise<void> {
   const bench = new Bench({
     time: BUDGET.time / rounds,
@@ -151,7 +167,7 @@ async function finish(t: Timed, elements: number): Promise<Measured> {
   const memoryGrowth = wasmMemory(t.runner) - t.memoryBefore;
   const seconds = median(t.samples) / 1000;
   let allocated: number;
-  if (t.runner.startsWith("tfjs")) {
+  if (isTfjs(t.runner)) {
     // tfjs allocates its tensors in its backend's memory: tf.profile counts them.
     const info = await tf.profile(() => t.p.step());
     allocated = info.peakBytes;
@@ -166,26 +182,21 @@ async function measureCase(loss: LossCase, data: Data, runners: Runner[], elemen
   const out = new Map<Runner, Measured & { value: number }>();
   const ours: Timed[] = [];
   try {
-    for (const runner of runners.filter((r) => !r.startsWith("tfjs"))) {
-      ours.push(timed(runner, prepareFused(loss, data, runner === "scalar" ? "scalar" : runner === "js" ? "js" : "simd", runner === "simd zero-copy")));
+    for (const runner of runners.filter((r) => !isTfjs(r))) {
+      ours.push(timed(runner, prepareFused(loss, data, backendOf(runner)!, runner === "simd zero-copy")));
     }
-    // After every probe: the SIMD runners share one instance, whose workspace the first copying call sizes.
-    for (const t of ours) t.memoryBefore = wasmMemory(t.runner);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let k = 0; k < ours.length; k++) await runRound(ours[(k + round) % ours.length], ROUNDS, round === 0);
-    }
+    await runRounds(ours, ROUNDS);
     for (const t of ours) out.set(t.runner, { ...(await finish(t, elements)), value: t.p.loss() });
   } finally {
     for (const t of ours) t.p.dispose();
   }
-  for (const runner of runners.filter((r) => r.startsWith("tfjs"))) {
+  for (const runner of runners.filter(isTfjs)) {
     await tf.setBackend(runner === "tfjs-wasm" ? "wasm" : "cpu");
     await tf.ready();
     const p = prepareTf(tf, loss, data);
     try {
       const t = timed(runner, p);
-      t.memoryBefore = wasmMemory(runner);
-      await runRound(t, 1, true);
+      await runRounds([t], 1);
       out.set(runner, { ...(await finish(t, elements)), value: p.loss() });
     } finally {
       p.dispose();
