@@ -7,7 +7,7 @@
 //! Polynomials are the classic Cephes minimax fits; range reduction is written so that
 //! overflow, underflow, ±Infinity and NaN come out as IEEE would give them.
 
-use crate::simd::F32x4;
+use crate::simd::{F32x4, Mask};
 
 const LOG2E: f32 = core::f32::consts::LOG2_E;
 // ln 2 split so that n * LN2_HI is exact for |n| < 2^10.
@@ -285,8 +285,16 @@ const CONSTS: [f32; k::COUNT] = [
 /// Built from values the optimiser cannot see through, so they stay loop-invariant locals.
 /// The scalar build keeps plain constants (immediates there; four loads per vector from a
 /// table would cost more), so `get` returns the same values in both builds.
+///
+/// It also carries the selects whose condition depends on the data ([`Consts::select`]).
 #[derive(Clone, Copy)]
-pub struct Consts(#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] [F32x4; k::COUNT]);
+pub struct Consts {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v: [F32x4; k::COUNT],
+    /// `!0`, opaque to the optimiser: see [`Consts::select`].
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    all_ones: u32,
+}
 
 impl Consts {
     pub fn new() -> Self {
@@ -296,17 +304,52 @@ impl Consts {
             for (i, c) in CONSTS.iter().enumerate() {
                 v[i] = F32x4::splat(core::hint::black_box(*c));
             }
-            Self(v)
+            Self { v }
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        Self()
+        Self { all_ones: core::hint::black_box(!0) }
     }
     #[inline(always)]
     pub fn get(&self, i: usize) -> F32x4 {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return self.0[i];
+        return self.v[i];
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         F32x4::splat(CONSTS[i])
+    }
+
+    /// `m.select(yes, no)` for a mask that depends on the data (the sign of a logit, say).
+    /// The SIMD build's select is one bitselect. The scalar build's float `select` is
+    /// compiled by V8 into a conditional jump, mispredicted about as often as the sign of
+    /// random logits changes; here it is a blend of bit patterns through an integer mask.
+    /// The mask is ANDed with an opaque all-ones so that LLVM cannot fold the blend back
+    /// into a float `select`.
+    #[inline(always)]
+    pub fn select(&self, m: Mask, yes: F32x4, no: F32x4) -> F32x4 {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return m.select(yes, no);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        m.blend_bits(yes, no, self.all_ones)
+    }
+
+    /// `m.keep(v)` (`v` where `m`, else +0) without a branch, as [`Consts::select`].
+    #[inline(always)]
+    pub fn keep(&self, m: Mask, v: F32x4) -> F32x4 {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return m.keep(v);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        m.blend_bits(v, F32x4::ZERO, self.all_ones)
+    }
+
+    /// `(max(x, 0), max(-x, 0))` given `negative = x < 0`, as `pmax` gives them: a NaN `x`
+    /// kept in the first, +0 or -0 where the other is chosen (either gives the same sum
+    /// with a logistic term). Without a branch in the scalar build, as [`Consts::select`].
+    #[inline(always)]
+    pub fn relu_pair(&self, x: F32x4, negative: Mask) -> (F32x4, F32x4) {
+        let zero = F32x4::ZERO;
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return { let _ = negative; (x.pmax(zero), x.neg().pmax(zero)) };
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        (self.select(negative, zero, x), self.select(negative, x.neg(), zero))
     }
 }
 
@@ -367,8 +410,8 @@ pub fn exp_neg(a: F32x4, c: &Consts) -> F32x4 {
 #[inline(always)]
 pub fn ln_1p_unit(e: F32x4, c: &Consts) -> F32x4 {
     let hi = e.gt(c.get(k::SQRT2_M1));
-    let z = hi.select(e.sub(c.get(k::ONE)).mul(c.get(k::HALF)), e);
-    ln_core(z, hi.keep(c.get(k::LN2_LO)), hi.keep(c.get(k::LN2_HI)), c)
+    let z = c.select(hi, e.sub(c.get(k::ONE)).mul(c.get(k::HALF)), e);
+    ln_core(z, c.keep(hi, c.get(k::LN2_LO)), c.keep(hi, c.get(k::LN2_HI)), c)
 }
 
 /// [`Logistic`] of every lane from `e = exp_neg(|x|)` and `ln_1p_unit(e)`, one division
@@ -385,12 +428,12 @@ pub fn logistic_fast(x: F32x4, c: &Consts) -> Logistic {
     let big = one.div(one.add(e)); // σ(|x|)
     let small = e.mul(big); // σ(-|x|)
     let negative = x.lt(zero); // NaN lanes: NaN either way
+    let (relu, relu_neg) = c.relu_pair(x, negative);
     Logistic {
-        p: negative.select(small, big),
-        pn: negative.select(big, small),
-        // pmax keeps a NaN x (as max would); at x = -0 it keeps -0, and -0 + l = l.
-        sp: x.pmax(zero).add(l),
-        sp_neg: x.neg().pmax(zero).add(l),
+        p: c.select(negative, small, big),
+        pn: c.select(negative, big, small),
+        sp: relu.add(l),
+        sp_neg: relu_neg.add(l),
     }
 }
 

@@ -390,6 +390,18 @@ mod imp {
                 if m[3] { yes.0[3] } else { no.0[3] },
             ])
         }
+        /// `select` as a blend of bit patterns, `no ^ ((yes ^ no) & m)` with the lane mask
+        /// `m = (0 - lane) & all_ones`: no branch, given `all_ones = !0` that the optimiser
+        /// cannot see (it would fold a known all-ones mask back into a float `select`).
+        #[inline(always)]
+        pub fn blend_bits(self, yes: F32x4, no: F32x4, all_ones: u32) -> F32x4 {
+            let lane = |l: usize| {
+                let m = 0u32.wrapping_sub(self.0[l] as u32) & all_ones;
+                let no = no.0[l].to_bits();
+                f32::from_bits(no ^ ((yes.0[l].to_bits() ^ no) & m))
+            };
+            F32x4([lane(0), lane(1), lane(2), lane(3)])
+        }
         #[inline(always)]
         pub fn or(self, o: Self) -> Self {
             let (a, b) = (self.0, o.0);
