@@ -421,11 +421,32 @@ pub fn ln_1p_unit(e: F32x4, c: &Consts) -> F32x4 {
 /// (see `logistic_fast_accuracy`): 4.2 ulp for `σ(±x)`, 3.4 ulp for `softplus(±x)`.
 #[inline(always)]
 pub fn logistic_fast(x: F32x4, c: &Consts) -> Logistic {
-    let zero = c.get(k::ZERO);
+    logistic_from_terms(x, logistic_terms(x, c), c)
+}
+
+/// The transcendental part of [`logistic_fast`], which depends on `|x|` alone: `e`,
+/// `ln_1p(e)` and `σ(|x|)`. A sweep computes these for several vectors before it finishes
+/// any (see `kernels::binary`): each is one long chain of dependent operations, and
+/// independent chains overlap where one vector's whole loop body would not.
+#[derive(Clone, Copy)]
+pub struct LogisticTerms {
+    e: F32x4,
+    ln_1p_e: F32x4,
+    sigmoid_abs: F32x4,
+}
+
+#[inline(always)]
+pub fn logistic_terms(x: F32x4, c: &Consts) -> LogisticTerms {
     let one = c.get(k::ONE);
     let e = exp_neg(x.abs(), c);
-    let l = ln_1p_unit(e, c);
-    let big = one.div(one.add(e)); // σ(|x|)
+    LogisticTerms { e, ln_1p_e: ln_1p_unit(e, c), sigmoid_abs: one.div(one.add(e)) }
+}
+
+/// [`logistic_fast`] of `x` from its [`LogisticTerms`].
+#[inline(always)]
+pub fn logistic_from_terms(x: F32x4, terms: LogisticTerms, c: &Consts) -> Logistic {
+    let LogisticTerms { e, ln_1p_e: l, sigmoid_abs: big } = terms;
+    let zero = c.get(k::ZERO);
     let small = e.mul(big); // σ(-|x|)
     let negative = x.lt(zero); // NaN lanes: NaN either way
     let (relu, relu_neg) = c.relu_pair(x, negative);

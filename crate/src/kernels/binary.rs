@@ -21,7 +21,7 @@
 
 use super::io::{with_io, Io};
 use super::{check_len, InOut, KernelError, Upstream};
-use crate::math::{self, k, Consts, Power};
+use crate::math::{self, k, Consts, LogisticTerms, Power};
 use crate::simd::F32x4;
 
 /// A weight broadcast against the input: element `i` gets
@@ -107,10 +107,20 @@ impl<'a> Lanes<'a> {
 }
 
 /// One loss of the family: the loss and `dloss/dx` (before the upstream gradient) of up to
-/// four elements. Called on consecutive vectors in element order.
+/// four elements, in two stages. `terms` is the transcendental part, which depends on the
+/// input alone; `eval` the rest, called on consecutive vectors in element order.
 trait Elementwise {
-    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4);
+    type Terms: Copy;
+    fn terms(&self, x: F32x4) -> Self::Terms;
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: Self::Terms, lanes: usize) -> (F32x4, F32x4);
 }
+
+/// Vectors whose [`Elementwise::terms`] [`sweep`] computes before it finishes any of them.
+/// One vector's terms are a long chain of dependent operations (exp, then ln and a
+/// division), and a loop body that also finishes the loss is too long for the processor to
+/// start the next vector's chain while one runs: it waited on each chain in turn. A loop of
+/// terms alone overlaps them, and the staged terms stay in L1.
+const STAGED: usize = 16;
 
 /// Checks the buffers, then runs `loss` over every element.
 fn run(
@@ -129,7 +139,7 @@ fn run(
     if let Some(l) = &losses {
         check_len("loss output", n, l.len())?;
     }
-    Ok(with_io!(data, upstream.wants_grad(), |io, GRAD| sweep::<GRAD>(io, target, upstream, losses, acc, loss)))
+    Ok(with_io!(data, upstream.wants_grad(), |io, GRAD| sweep::<GRAD, _>(io, target, upstream, losses, acc, loss)))
 }
 
 /// Adds the first `lanes` losses of `l` to `acc` one by one, in element order.
@@ -149,16 +159,16 @@ fn add_losses(mut acc: f64, l: F32x4, lanes: usize) -> f64 {
     acc
 }
 
-/// Whole vectors, then the tail out of line. Branches on the upstream kind and the loss
-/// output are per vector but always go the same way.
+/// Whole vectors, [`STAGED`] at a time, then the tail out of line. Branches on the
+/// upstream kind and the loss output are per vector but always go the same way.
 #[inline(never)]
-fn sweep<const GRAD: bool>(
+fn sweep<const GRAD: bool, L: Elementwise>(
     mut data: impl Io,
     target: &[f32],
     upstream: Upstream,
     losses: Option<&mut [f32]>,
     mut acc: f64,
-    loss: &mut impl Elementwise,
+    loss: &mut L,
 ) -> f64 {
     let n = data.len();
     let (per_position, uniform): (&[f32], F32x4) = match upstream {
@@ -170,21 +180,29 @@ fn sweep<const GRAD: bool>(
     let out: &mut [f32] = losses.unwrap_or(&mut []);
     let write = !out.is_empty();
     let full = n - n % 4;
+    let mut staged = [loss.terms(F32x4::ZERO); STAGED];
     let mut i = 0;
     while i < full {
-        let (l, d) = loss.eval::<GRAD>(F32x4::load(&data.input()[i..i + 4]), F32x4::load(&target[i..i + 4]), 4);
-        if GRAD {
-            let g = if per { F32x4::load(&per_position[i..i + 4]) } else { uniform };
-            d.mul(g).store(&mut data.grad()[i..i + 4]);
+        let count = ((full - i) / 4).min(STAGED);
+        for (v, terms) in staged.iter_mut().enumerate().take(count) {
+            let at = i + 4 * v;
+            *terms = loss.terms(F32x4::load(&data.input()[at..at + 4]));
         }
-        if write {
-            l.store(&mut out[i..i + 4]);
+        for terms in staged.iter().take(count) {
+            let (l, d) = loss.eval::<GRAD>(F32x4::load(&data.input()[i..i + 4]), F32x4::load(&target[i..i + 4]), *terms, 4);
+            if GRAD {
+                let g = if per { F32x4::load(&per_position[i..i + 4]) } else { uniform };
+                d.mul(g).store(&mut data.grad()[i..i + 4]);
+            }
+            if write {
+                l.store(&mut out[i..i + 4]);
+            }
+            acc = add_losses(acc, l, 4);
+            i += 4;
         }
-        acc = add_losses(acc, l, 4);
-        i += 4;
     }
     if i < n {
-        let (tail_acc, grad) = sweep_tail::<GRAD>(&data.input()[i..], &target[i..], per_position.get(i..).unwrap_or(&[]), uniform, out.get_mut(i..).unwrap_or(&mut []), acc, loss);
+        let (tail_acc, grad) = sweep_tail::<GRAD, L>(&data.input()[i..], &target[i..], per_position.get(i..).unwrap_or(&[]), uniform, out.get_mut(i..).unwrap_or(&mut []), acc, loss);
         if GRAD {
             grad.store_first(&mut data.grad()[i..], n - i);
         }
@@ -196,19 +214,20 @@ fn sweep<const GRAD: bool>(
 /// The last 1 to 3 elements `x` of [`sweep`] (out of line: once per call). Returns the loss
 /// sum and their gradient, which the caller stores: one copy of this for every I/O mode.
 #[inline(never)]
-fn sweep_tail<const GRAD: bool>(
+fn sweep_tail<const GRAD: bool, L: Elementwise>(
     x: &[f32],
     target: &[f32],
     per_position: &[f32],
     uniform: F32x4,
     out: &mut [f32],
     acc: f64,
-    loss: &mut impl Elementwise,
+    loss: &mut L,
 ) -> (f64, F32x4) {
     let lanes = x.len();
     debug_assert!(lanes < 4);
     let t = F32x4::load_first(target, lanes, 0.0);
-    let (l, d) = loss.eval::<GRAD>(F32x4::load_first(x, lanes, 0.0), t, lanes);
+    let x = F32x4::load_first(x, lanes, 0.0);
+    let (l, d) = loss.eval::<GRAD>(x, t, loss.terms(x), lanes);
     let g = if per_position.is_empty() { uniform } else { F32x4::load_first(per_position, lanes, 0.0) };
     if !out.is_empty() {
         l.store_first(out, lanes);
@@ -229,10 +248,15 @@ struct WithLogits<'a> {
 }
 
 impl Elementwise for WithLogits<'_> {
+    type Terms = LogisticTerms;
     #[inline(always)]
-    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
+    fn terms(&self, x: F32x4) -> LogisticTerms {
+        math::logistic_terms(x, &self.c)
+    }
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: LogisticTerms, lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
-        let lg = math::logistic_fast(x, c);
+        let lg = math::logistic_from_terms(x, terms, c);
         let not_t = c.get(k::ONE).sub(t);
         let pos = match &mut self.pos_weight {
             Some(pw) => pw.next(lanes).mul(t),
@@ -277,13 +301,19 @@ struct Probs<'a> {
 }
 
 impl Elementwise for Probs<'_> {
+    /// `ln x` and `ln(1 - x)`.
+    type Terms = (F32x4, F32x4);
     #[inline(always)]
-    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, lanes: usize) -> (F32x4, F32x4) {
+    fn terms(&self, x: F32x4) -> (F32x4, F32x4) {
+        (math::ln_unit(x, &self.c), math::ln_1m_unit(x, &self.c))
+    }
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, (ln_x, ln_not_x): (F32x4, F32x4), lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
         let one = c.get(k::ONE);
         // x is in [0, 1] (checked by `bce`), and the clamp hides the -103.97 at 0 and 1.
-        let log_x = math::ln_unit(x, c).pmax(c.get(k::NEG_100));
-        let log_not_x = math::ln_1m_unit(x, c).pmax(c.get(k::NEG_100));
+        let log_x = ln_x.pmax(c.get(k::NEG_100));
+        let log_not_x = ln_not_x.pmax(c.get(k::NEG_100));
         let mut loss = t.sub(one).mul(log_not_x).sub(t.mul(log_x));
         let mut d = if GRAD {
             x.sub(t).div(one.sub(x).mul(x).pmax(c.get(k::TINY)))
@@ -328,12 +358,17 @@ struct SigmoidFocal {
 }
 
 impl Elementwise for SigmoidFocal {
+    type Terms = LogisticTerms;
     #[inline(always)]
-    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, _lanes: usize) -> (F32x4, F32x4) {
+    fn terms(&self, x: F32x4) -> LogisticTerms {
+        math::logistic_terms(x, &self.c)
+    }
+    #[inline(always)]
+    fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: LogisticTerms, _lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
         let zero = c.get(k::ZERO);
         let one = c.get(k::ONE);
-        let lg = math::logistic_fast(x, c);
+        let lg = math::logistic_from_terms(x, terms, c);
         let not_t = one.sub(t);
         let ce = nan_at_neg_inf(x, not_t.mul(lg.sp).add(t.mul(lg.sp_neg)), c);
         let q = lg.p.mul(not_t).add(t.mul(lg.pn));
