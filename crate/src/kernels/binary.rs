@@ -349,15 +349,57 @@ pub fn bce(
     run(data, target, upstream, losses, acc, &mut Probs { c: Consts::new(), weight: weight.map(Lanes::new) })
 }
 
-struct SigmoidFocal {
-    c: Consts,
-    /// `α` when weighting is on (`α >= 0`).
-    alpha: Option<f32>,
-    gamma: f32,
-    power: Power,
+/// `(1 - p_t)^γ` of [`SigmoidFocal`]: [`Power`] chosen per call, or `γ = 2` fixed at
+/// compile time (the default γ), whose sweep then has no `match` per vector: V8 keeps more
+/// of the loop's values in registers when its body is one straight line (SIMD build:
+/// +6-8% in an interleaved A/B at (1024, 1000)).
+trait FocalPower: Copy {
+    fn is_zero(self) -> bool;
+    fn of(self, q: F32x4) -> F32x4;
+    fn slope(self, q: F32x4, qg: F32x4) -> F32x4;
 }
 
-impl Elementwise for SigmoidFocal {
+impl FocalPower for Power {
+    #[inline(always)]
+    fn is_zero(self) -> bool {
+        matches!(self, Power::Zero)
+    }
+    #[inline(always)]
+    fn of(self, q: F32x4) -> F32x4 {
+        Power::of(self, q)
+    }
+    #[inline(always)]
+    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
+        Power::slope(self, q, qg)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Squared;
+
+impl FocalPower for Squared {
+    #[inline(always)]
+    fn is_zero(self) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn of(self, q: F32x4) -> F32x4 {
+        Power::Two.of(q)
+    }
+    #[inline(always)]
+    fn slope(self, q: F32x4, qg: F32x4) -> F32x4 {
+        Power::Two.slope(q, qg)
+    }
+}
+
+struct SigmoidFocal<P> {
+    c: Consts,
+    /// `(α, 1 - α)` when weighting is on (`α >= 0`), as vectors built once.
+    alpha: Option<(F32x4, F32x4)>,
+    power: P,
+}
+
+impl<P: FocalPower> Elementwise for SigmoidFocal<P> {
     type Terms = LogisticTerms;
     #[inline(always)]
     fn terms(&self, x: F32x4) -> LogisticTerms {
@@ -373,7 +415,7 @@ impl Elementwise for SigmoidFocal {
         let ce = nan_at_neg_inf(x, not_t.mul(lg.sp).add(t.mul(lg.sp_neg)), c);
         let q = lg.p.mul(not_t).add(t.mul(lg.pn));
         let qg = self.power.of(q);
-        let alpha_t = self.alpha.map(|a| F32x4::splat(a).mul(t).add(F32x4::splat(1.0 - a).mul(not_t)));
+        let alpha_t = self.alpha.map(|(a, not_a)| a.mul(t).add(not_a.mul(not_t)));
         let mut loss = ce.mul(qg);
         if let Some(a) = alpha_t {
             loss = a.mul(loss);
@@ -383,7 +425,7 @@ impl Elementwise for SigmoidFocal {
         }
         let dce = not_t.mul(lg.p).sub(t.mul(lg.pn));
         let mut d = dce.mul(qg);
-        if self.gamma != 0.0 {
+        if !self.power.is_zero() {
             let dq = lg.p.mul(lg.pn).mul(one.sub(t.add(t)));
             d = d.add(ce.mul(self.power.slope(q, qg)).mul(dq));
             // Autograd multiplies the infinite or NaN ce of an infinite logit into this branch.
@@ -408,8 +450,13 @@ pub fn sigmoid_focal(
     losses: Option<&mut [f32]>,
     acc: f64,
 ) -> Result<f64, KernelError> {
-    let mut loss = SigmoidFocal { c: Consts::new(), alpha: (alpha >= 0.0).then_some(alpha), gamma, power: Power::new(gamma) };
-    run(data, target, upstream, losses, acc, &mut loss)
+    let c = Consts::new();
+    let alpha = (alpha >= 0.0).then(|| (F32x4::splat(core::hint::black_box(alpha)), F32x4::splat(core::hint::black_box(1.0 - alpha))));
+    match Power::new(gamma) {
+        // Only the SIMD build: the scalar build's sweep measured 14% slower this way.
+        Power::Two if crate::simd::SIMD => run(data, target, upstream, losses, acc, &mut SigmoidFocal { c, alpha, power: Squared }),
+        power => run(data, target, upstream, losses, acc, &mut SigmoidFocal { c, alpha, power }),
+    }
 }
 
 #[cfg(test)]
