@@ -425,9 +425,10 @@ pub fn logistic_fast(x: F32x4, c: &Consts) -> Logistic {
 }
 
 /// The transcendental part of [`logistic_fast`], which depends on `|x|` alone: `e`,
-/// `ln_1p(e)` and `σ(|x|)`. A sweep computes these for several vectors before it finishes
-/// any (see `kernels::binary`): each is one long chain of dependent operations, and
-/// independent chains overlap where one vector's whole loop body would not.
+/// `ln_1p(e)` and `σ(|x|)`, in two stages ([`logistic_terms_start`], then
+/// [`logistic_terms_finish`]) that a sweep runs over several vectors each before it
+/// finishes any (see `kernels::binary`): each stage is a long chain of dependent operations,
+/// and independent chains overlap where one vector's whole loop body would not.
 #[derive(Clone, Copy)]
 pub struct LogisticTerms {
     e: F32x4,
@@ -437,9 +438,25 @@ pub struct LogisticTerms {
 
 #[inline(always)]
 pub fn logistic_terms(x: F32x4, c: &Consts) -> LogisticTerms {
-    let one = c.get(k::ONE);
+    let mut terms = logistic_terms_start(x, c);
+    logistic_terms_finish(&mut terms, c);
+    terms
+}
+
+/// `e` of [`LogisticTerms`] (the others are placeholders until [`logistic_terms_finish`]).
+#[inline(always)]
+pub fn logistic_terms_start(x: F32x4, c: &Consts) -> LogisticTerms {
     let e = exp_neg(x.abs(), c);
-    LogisticTerms { e, ln_1p_e: ln_1p_unit(e, c), sigmoid_abs: one.div(one.add(e)) }
+    LogisticTerms { e, ln_1p_e: e, sigmoid_abs: e }
+}
+
+/// The rest of [`LogisticTerms`] from its `e`.
+#[inline(always)]
+pub fn logistic_terms_finish(terms: &mut LogisticTerms, c: &Consts) {
+    let one = c.get(k::ONE);
+    let e = terms.e;
+    terms.ln_1p_e = ln_1p_unit(e, c);
+    terms.sigmoid_abs = one.div(one.add(e));
 }
 
 /// [`logistic_fast`] of `x` from its [`LogisticTerms`].
