@@ -60,9 +60,10 @@ const TARGETS: Target[] = [
   { what: "sigmoid focal, copying ≥ 10× pure JS", losses: ["SigmoidFocalLoss"], shapes: LARGE, runner: "simd", min: 10 },
   { what: "segmentation (8, 21, 128, 128), CE and focal, zero copy ≥ 8× pure JS", losses: ["CrossEntropyLoss", "FocalLoss"], shapes: [[8, 21, 128, 128]], runner: "simd zero-copy", min: 8 },
   { what: "segmentation (8, 21, 128, 128), CE and focal, copying ≥ 8× pure JS", losses: ["CrossEntropyLoss", "FocalLoss"], shapes: [[8, 21, 128, 128]], runner: "simd", min: 8 },
-  { what: "(32, 10), copying: not slower than pure JS", losses: LOSSES.map((l) => l.name), shapes: [[32, 10]], runner: "simd", min: 1 },
-  // NLL is left out here: it reads one element per position and its gradient is a fill of
-  // zeros, so every backend runs the same JS loop on inputs outside wasm memory.
+  // NLL is left out of the two targets below: it reads one element per position and its
+  // gradient is a fill of zeros, so every backend runs the same JS function on inputs
+  // outside wasm memory (`WasmBackend.nllLoss`); its ratio is 1 up to the noise of the run.
+  { what: "(32, 10), copying: not slower than pure JS (every loss but NLL)", losses: LOSSES.map((l) => l.name).filter((n) => n !== "NLLLoss"), shapes: [[32, 10]], runner: "simd", min: 1 },
   { what: "scalar wasm ≥ 2× pure JS on the large shapes (every loss but NLL)", losses: LOSSES.map((l) => l.name).filter((n) => n !== "NLLLoss"), shapes: LARGE, runner: "scalar", min: 2 },
 ];
 

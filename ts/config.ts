@@ -7,8 +7,9 @@ export const DEFAULT_WORKSPACE_BYTES = 32 << 20;
 
 export interface Config {
   /**
-   * Most bytes of wasm memory a wasm backend takes for its working buffer. Larger inputs are
-   * processed in chunks (whole samples, or spatial ranges of one sample); only a position
+   * Most bytes of wasm memory a wasm backend takes for its working buffer. Copied inputs are
+   * processed in chunks of at most 256 KiB or this cap, whichever is smaller (whole samples,
+   * or spatial ranges of one sample); only a position
    * (one row of C logits and its target) larger than the cap, or a cap smaller than 8
    * positions (then 5 positions), makes the buffer exceed it, and wasm memory never shrinks.
    * Lowering the cap does not give memory back; it bounds what later calls take. Results do
