@@ -19,7 +19,7 @@
 //! log-sum-exp), so they need no vector `expm1`/`pow`. The reduction is the caller's.
 
 use super::cross_entropy::nll_lanes;
-use super::softmax::{lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
+use super::softmax::{exp_shifted, lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
 use super::{check_len, InOut, KernelError, Layout, Upstream};
 use crate::math::{self, Power};
 use crate::simd::F32x4;
@@ -126,7 +126,8 @@ fn focal_terms4(l: F32x4, c: F32x4, gamma: f32, power: Power, gradient: Gradient
     let zero = F32x4::splat(0.0);
     let one = F32x4::splat(1.0);
     let small_p = l.lt(F32x4::splat(-core::f32::consts::LN_2));
-    let e = math::exp(l);
+    // l <= 0 (a log-probability), the domain of the softmax sweep's own exp.
+    let e = exp_shifted(l);
     let q_near = math::exp_m1_small(l).neg();
     let p = small_p.select(e, one.sub(q_near));
     let q = small_p.select(one.sub(e), q_near);

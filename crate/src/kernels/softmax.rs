@@ -263,7 +263,7 @@ const EXP_FLUSH: f32 = -87.0;
 /// keeps `2^n` normal without clamping: lanes below -87 (where `n` would leave the
 /// exponent range, -Infinity included) are flushed to +0 at the end, NaN stays NaN.
 #[inline(always)]
-fn exp_shifted(d: F32x4) -> F32x4 {
+pub(crate) fn exp_shifted(d: F32x4) -> F32x4 {
     const SHIFT: f32 = 12_582_912.0; // 1.5·2^23
     let z = d.mul(F32x4::splat(core::f32::consts::LOG2_E)).add(F32x4::splat(SHIFT));
     let n = z.sub(F32x4::splat(SHIFT));
