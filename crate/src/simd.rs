@@ -206,6 +206,11 @@ mod imp {
         pub fn not(self) -> Self {
             Mask(v128_not(self.0))
         }
+        /// Every lane set.
+        #[inline(always)]
+        pub fn all(self) -> bool {
+            i32x4_all_true(self.0)
+        }
     }
 }
 
@@ -416,6 +421,10 @@ mod imp {
         pub fn not(self) -> Self {
             let a = self.0;
             Mask([!a[0], !a[1], !a[2], !a[3]])
+        }
+        #[inline(always)]
+        pub fn all(self) -> bool {
+            self.0.iter().all(|&m| m)
         }
     }
 }

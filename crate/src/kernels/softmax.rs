@@ -974,6 +974,10 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
                 co.b_mass.store(&mut b_mass[lo..]);
                 co.b_target.store(&mut b_target[lo..]);
             }
+            // Lanes past `lanes` compute on zeros: finite, so a full vector skips the lane loop.
+            if vector.is_some() && st.max[v].sub(st.max[v]).eq(zero).all() {
+                continue;
+            }
             let (max, ln_sum) = (st.max[v].to_array(), ln_sum.to_array());
             for i in 0..lanes.saturating_sub(lo).min(4) {
                 if vector.is_none() || !max[i].is_finite() {
