@@ -262,9 +262,9 @@ export class WasmBackend implements Backend {
     }
     const bytesPerPosition = 4 * classes + lossBytes + upBytes + extraPerPosition;
     const positionBytes = Math.max(1, bytesPerPosition);
-    let fit = Math.max(1, Math.floor(Math.min(budget, COPY_CHUNK_BYTES) / positionBytes));
-    // A spatial sample larger than that is split into ranges of SPLIT_CHUNK_BYTES.
-    if (inner > 1 && fit < inner) fit = Math.max(1, Math.floor(Math.min(budget, SPLIT_CHUNK_BYTES) / positionBytes));
+    // A spatial sample larger than a copy chunk is split into ranges of SPLIT_CHUNK_BYTES.
+    const chunkBytes = inner > 1 && COPY_CHUNK_BYTES < inner * positionBytes ? SPLIT_CHUNK_BYTES : COPY_CHUNK_BYTES;
+    const fit = Math.max(1, Math.floor(Math.min(budget, chunkBytes) / positionBytes));
     if (inner === 0 || outer === 0 || fit >= inner || inner === 1) {
       const perChunk = inner === 0 || outer === 0 ? Math.max(1, outer) : Math.max(1, Math.floor(fit / inner));
       for (let n0 = 0; n0 < outer || n0 === 0; n0 += perChunk) {

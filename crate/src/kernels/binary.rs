@@ -113,16 +113,32 @@ impl<'a> Lanes<'a> {
 trait Elementwise {
     type Terms: Copy;
     fn start_terms(&self, x: F32x4) -> Self::Terms;
-    fn finish_terms(&self, x: F32x4, terms: &mut Self::Terms);
+    fn finish_terms(&self, terms: &mut Self::Terms);
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: Self::Terms, lanes: usize) -> (F32x4, F32x4);
 
     /// Both stages of the terms of one vector.
     #[inline(always)]
     fn terms(&self, x: F32x4) -> Self::Terms {
         let mut terms = self.start_terms(x);
-        self.finish_terms(x, &mut terms);
+        self.finish_terms(&mut terms);
         terms
     }
+}
+
+/// The [`Elementwise`] terms of a logistic loss (one with a `c: Consts` field):
+/// [`math::logistic_terms_start`], then [`math::logistic_terms_finish`].
+macro_rules! logistic_terms {
+    () => {
+        type Terms = LogisticTerms;
+        #[inline(always)]
+        fn start_terms(&self, x: F32x4) -> LogisticTerms {
+            math::logistic_terms_start(x, &self.c)
+        }
+        #[inline(always)]
+        fn finish_terms(&self, terms: &mut LogisticTerms) {
+            math::logistic_terms_finish(terms, &self.c)
+        }
+    };
 }
 
 /// Vectors whose terms [`sweep`] computes, stage by stage, before it finishes any of them.
@@ -194,7 +210,7 @@ fn sweep<const GRAD: bool, L: Elementwise>(
     let out: &mut [f32] = losses.unwrap_or(&mut []);
     let write = !out.is_empty();
     let full = n - n % 4;
-    let mut staged = [loss.terms(F32x4::ZERO); STAGED];
+    let mut staged = [loss.start_terms(F32x4::ZERO); STAGED];
     let mut i = 0;
     while i < full {
         let count = ((full - i) / 4).min(STAGED);
@@ -202,9 +218,8 @@ fn sweep<const GRAD: bool, L: Elementwise>(
             let at = i + 4 * v;
             *terms = loss.start_terms(F32x4::load(&data.input()[at..at + 4]));
         }
-        for (v, terms) in staged.iter_mut().enumerate().take(count) {
-            let at = i + 4 * v;
-            loss.finish_terms(F32x4::load(&data.input()[at..at + 4]), terms);
+        for terms in staged.iter_mut().take(count) {
+            loss.finish_terms(terms);
         }
         for terms in staged.iter().take(count) {
             let (l, d) = loss.eval::<GRAD>(F32x4::load(&data.input()[i..i + 4]), F32x4::load(&target[i..i + 4]), *terms, 4);
@@ -266,15 +281,7 @@ struct WithLogits<'a> {
 }
 
 impl Elementwise for WithLogits<'_> {
-    type Terms = LogisticTerms;
-    #[inline(always)]
-    fn start_terms(&self, x: F32x4) -> LogisticTerms {
-        math::logistic_terms_start(x, &self.c)
-    }
-    #[inline(always)]
-    fn finish_terms(&self, _x: F32x4, terms: &mut LogisticTerms) {
-        math::logistic_terms_finish(terms, &self.c)
-    }
+    logistic_terms!();
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: LogisticTerms, lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
@@ -331,7 +338,7 @@ impl Elementwise for Probs<'_> {
         (math::ln_unit(x, &self.c), math::ln_1m_unit(x, &self.c))
     }
     #[inline(always)]
-    fn finish_terms(&self, _x: F32x4, _terms: &mut (F32x4, F32x4)) {}
+    fn finish_terms(&self, _terms: &mut (F32x4, F32x4)) {}
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, (ln_x, ln_not_x): (F32x4, F32x4), lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
@@ -425,15 +432,7 @@ struct SigmoidFocal<P> {
 }
 
 impl<P: FocalPower> Elementwise for SigmoidFocal<P> {
-    type Terms = LogisticTerms;
-    #[inline(always)]
-    fn start_terms(&self, x: F32x4) -> LogisticTerms {
-        math::logistic_terms_start(x, &self.c)
-    }
-    #[inline(always)]
-    fn finish_terms(&self, _x: F32x4, terms: &mut LogisticTerms) {
-        math::logistic_terms_finish(terms, &self.c)
-    }
+    logistic_terms!();
     #[inline(always)]
     fn eval<const GRAD: bool>(&mut self, x: F32x4, t: F32x4, terms: LogisticTerms, _lanes: usize) -> (F32x4, F32x4) {
         let c = &self.c;
