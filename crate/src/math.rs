@@ -55,6 +55,26 @@ pub fn ln(x: F32x4) -> F32x4 {
     let xs = tiny.select(x.mul(F32x4::splat(8_388_608.0)), x); // 2^23
     let (e, m) = xs.abs().frexp_normal();
     let e = tiny.select(e.sub(F32x4::splat(23.0)), e);
+    let r = ln_parts(e, m);
+    // Special values, in order of precedence: NaN/negative → NaN, 0 → -inf, +inf → +inf.
+    let r = x.eq(F32x4::splat(f32::INFINITY)).select(x, r);
+    let r = x.eq(F32x4::splat(0.0)).select(F32x4::splat(f32::NEG_INFINITY), r);
+    let invalid = x.lt(F32x4::splat(0.0)).or(x.eq(x).not());
+    invalid.select(F32x4::splat(f32::NAN), r)
+}
+
+/// [`ln`] of finite lanes `>= 1` (NaN stays NaN), without the other special cases: the
+/// same bits where both apply. For sums of exponentials shifted by their max, which hold
+/// `e^0 = 1`, once per position in the `(N, C, d…)` layout.
+#[inline(always)]
+pub fn ln_at_least_one(x: F32x4) -> F32x4 {
+    let (e, m) = x.frexp_normal();
+    x.eq(x).select(ln_parts(e, m), F32x4::splat(f32::NAN))
+}
+
+/// `ln(m·2^e)` for `m` in [1, 2).
+#[inline(always)]
+fn ln_parts(e: F32x4, m: F32x4) -> F32x4 {
     // m in [1, 2) → [sqrt(1/2), sqrt(2)) so the polynomial argument stays small.
     let big = m.gt(F32x4::splat(2.0 * SQRT_HALF));
     let m = big.select(m.mul(F32x4::splat(0.5)), m);
@@ -73,12 +93,7 @@ pub fn ln(x: F32x4) -> F32x4 {
     let mut y = p.mul(z).mul(z2);
     y = y.add(e.mul(F32x4::splat(LN2_LO)));
     y = y.sub(z2.mul(F32x4::splat(0.5)));
-    let r = z.add(y).add(e.mul(F32x4::splat(LN2_HI)));
-    // Special values, in order of precedence: NaN/negative → NaN, 0 → -inf, +inf → +inf.
-    let r = x.eq(F32x4::splat(f32::INFINITY)).select(x, r);
-    let r = x.eq(F32x4::splat(0.0)).select(F32x4::splat(f32::NEG_INFINITY), r);
-    let invalid = x.lt(F32x4::splat(0.0)).or(x.eq(x).not());
-    invalid.select(F32x4::splat(f32::NAN), r)
+    z.add(y).add(e.mul(F32x4::splat(LN2_HI)))
 }
 
 /// ln(1 + x), accurate for small x (the rounding of 1 + x is corrected, as in Goldberg's
@@ -243,7 +258,8 @@ pub mod k {
     pub(super) const TWENTY_THREE: usize = 29;
     pub const NEG_100: usize = 30;
     pub const TINY: usize = 31; // 1e-12
-    pub const COUNT: usize = 32;
+    pub const NEG_ZERO: usize = 32;
+    pub const COUNT: usize = 33;
 }
 
 const CONSTS: [f32; k::COUNT] = [
@@ -280,6 +296,7 @@ const CONSTS: [f32; k::COUNT] = [
     23.0,
     -100.0,
     1e-12,
+    -0.0,
 ];
 
 /// The constants of the restricted-domain functions as vectors, built once outside a loop
@@ -504,6 +521,17 @@ pub fn ln_1m_unit(x: F32x4, c: &Consts) -> F32x4 {
     ln_unit(w, c).sub(rounding.mul(one.add(x)))
 }
 
+/// [`ln_unit`] of `x` in the lanes of `plain`, [`ln_1m_unit`] of `x` elsewhere, with one
+/// log: the same bits as each (`ln_unit(x) - (+0)` is `ln_unit(x)`).
+#[inline(always)]
+pub fn ln_unit_or_1m(x: F32x4, plain: Mask, c: &Consts) -> F32x4 {
+    let one = c.get(k::ONE);
+    let w = one.sub(x);
+    let rounding = w.sub(one).add(x);
+    let log = ln_unit(c.select(plain, x, w), c);
+    log.sub(c.select(plain, F32x4::ZERO, rounding.mul(one.add(x))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +606,17 @@ mod tests {
         assert_eq!(r[1], f32::NEG_INFINITY);
         assert_eq!(r[2], f32::INFINITY);
         assert!(r[3].is_nan());
+    }
+
+    #[test]
+    fn ln_at_least_one_is_ln() {
+        sweep(|x| {
+            if x >= 1.0 && x.is_finite() {
+                let (a, b) = (ln_at_least_one(F32x4::splat(x)).to_array()[0], ln(F32x4::splat(x)).to_array()[0]);
+                assert_eq!(a.to_bits(), b.to_bits(), "ln_at_least_one({x})");
+            }
+        });
+        assert!(ln_at_least_one(F32x4::splat(f32::NAN)).to_array()[0].is_nan());
     }
 
     #[test]

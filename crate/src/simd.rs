@@ -15,6 +15,38 @@ mod imp {
     #[derive(Clone, Copy)]
     pub struct Mask(v128);
 
+    /// Four i32 lanes: the class index of each position of a spatial vector.
+    #[derive(Clone, Copy)]
+    pub struct I32x4(v128);
+
+    impl I32x4 {
+        #[inline(always)]
+        pub fn splat(x: i32) -> Self {
+            Self(i32x4_splat(x))
+        }
+        #[inline(always)]
+        pub fn from_array(a: [i32; 4]) -> Self {
+            Self(i32x4(a[0], a[1], a[2], a[3]))
+        }
+        #[inline(always)]
+        pub fn to_array(self) -> [i32; 4] {
+            [
+                i32x4_extract_lane::<0>(self.0),
+                i32x4_extract_lane::<1>(self.0),
+                i32x4_extract_lane::<2>(self.0),
+                i32x4_extract_lane::<3>(self.0),
+            ]
+        }
+        #[inline(always)]
+        pub fn eq(self, o: Self) -> Mask {
+            Mask(i32x4_eq(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn gt(self, o: Self) -> Mask {
+            Mask(i32x4_gt(self.0, o.0))
+        }
+    }
+
     impl F32x4 {
         pub const ZERO: Self = Self(f32x4(0.0, 0.0, 0.0, 0.0));
         #[inline(always)]
@@ -224,6 +256,34 @@ mod imp {
     #[derive(Clone, Copy)]
     pub struct Mask([bool; 4]);
 
+    #[derive(Clone, Copy)]
+    pub struct I32x4([i32; 4]);
+
+    impl I32x4 {
+        #[inline(always)]
+        pub fn splat(x: i32) -> Self {
+            Self([x; 4])
+        }
+        #[inline(always)]
+        pub fn from_array(a: [i32; 4]) -> Self {
+            Self(a)
+        }
+        #[inline(always)]
+        pub fn to_array(self) -> [i32; 4] {
+            self.0
+        }
+        #[inline(always)]
+        pub fn eq(self, o: Self) -> Mask {
+            let (a, b) = (self.0, o.0);
+            Mask([a[0] == b[0], a[1] == b[1], a[2] == b[2], a[3] == b[3]])
+        }
+        #[inline(always)]
+        pub fn gt(self, o: Self) -> Mask {
+            let (a, b) = (self.0, o.0);
+            Mask([a[0] > b[0], a[1] > b[1], a[2] > b[2], a[3] > b[3]])
+        }
+    }
+
     #[inline(always)]
     fn map(a: [f32; 4], f: impl Fn(f32) -> f32) -> [f32; 4] {
         [f(a[0]), f(a[1]), f(a[2]), f(a[3])]
@@ -429,7 +489,7 @@ mod imp {
     }
 }
 
-pub use imp::{F32x4, Mask};
+pub use imp::{F32x4, I32x4, Mask};
 
 /// `pow2i`: `bits(n + 1.5·2^23) = 0x4B40_0000 + n` for integral `|n| < 2^22`, and the
 /// exponent field wants `n + 127`.

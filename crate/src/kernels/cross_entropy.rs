@@ -9,7 +9,7 @@
 //! gradient and divides the returned sum.
 
 use super::softmax::{lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
-use crate::simd::F32x4;
+use crate::simd::{F32x4, I32x4};
 use super::{InOut, KernelError, Layout, Upstream};
 
 #[derive(Clone, Copy)]
@@ -54,8 +54,8 @@ impl Finish for IndexFinish<'_> {
     }
 
     #[inline(always)]
-    fn finish_lanes(&mut self, targets: &[Option<usize>], x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
-        let (has, w_t) = lane_weights(targets, self.weight, None);
+    fn finish_lanes(&mut self, classes: I32x4, x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
+        let (has, w_t) = lane_weights(classes, self.weight, None);
         let nll = stats.shift.sub(x_t).add(stats.ln_sum);
         if self.smoothing == 0.0 {
             return Some(nll_lanes(has, w_t, nll, g));
@@ -89,7 +89,7 @@ impl Finish for ProbFinish {
     }
 
     #[inline(always)]
-    fn finish_lanes(&mut self, _targets: &[Option<usize>], _x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
+    fn finish_lanes(&mut self, _classes: I32x4, _x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
         Some(LaneCoeffs { loss: stats.cross, a: g.mul(stats.mass), b_mass: g, b_target: F32x4::ZERO })
     }
 }

@@ -22,7 +22,7 @@ use super::cross_entropy::nll_lanes;
 use super::softmax::{exp_shifted, lane_weights, sweep, Coeffs, Finish, IndexTargets, LaneCoeffs, LaneStats, Mass, Stats};
 use super::{check_len, InOut, KernelError, Layout, Upstream};
 use crate::math::{self, Power};
-use crate::simd::F32x4;
+use crate::simd::{F32x4, I32x4};
 
 /// How the backward pass treats `p_t` inside the modulating factor `(1 - p_t)^γ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,9 +104,9 @@ impl Finish for FocalFinish<'_> {
     /// `exp`/`expm1` of [`focal_terms`], once per position, cost as much as the sweep over a
     /// few classes. `γ = 0` is cross-entropy's own lanes (bit for bit).
     #[inline(always)]
-    fn finish_lanes(&mut self, targets: &[Option<usize>], x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
+    fn finish_lanes(&mut self, classes: I32x4, x_t: F32x4, stats: &LaneStats, g: F32x4) -> Option<LaneCoeffs> {
         let o = self.options;
-        let (has, c) = lane_weights(targets, o.alpha, o.weight);
+        let (has, c) = lane_weights(classes, o.alpha, o.weight);
         if o.gamma == 0.0 {
             return Some(nll_lanes(has, c, stats.shift.sub(x_t).add(stats.ln_sum), g));
         }

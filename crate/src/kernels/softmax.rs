@@ -17,7 +17,7 @@
 use super::io::{with_io, InOut, Io};
 use super::{check_len, KernelError, Layout, Upstream};
 use crate::math;
-use crate::simd::{max_nan, F32x4, Mask};
+use crate::simd::{max_nan, F32x4, I32x4, Mask};
 
 /// At most this many blocks per position; larger rows get larger blocks.
 const MAX_BLOCKS: usize = 64;
@@ -87,27 +87,35 @@ pub trait Finish {
 
     /// Four positions of a one-block spatial tile at once, in f32 (the lanes the sweep uses
     /// it for have a finite max): in the `(N, C, d…)` layout the per-position f64 work of
-    /// [`Finish::finish`] costs as much as the sweep over a few classes. None: the sweep
-    /// calls `finish` for each position.
+    /// [`Finish::finish`] costs as much as the sweep over a few classes. `classes` holds each
+    /// lane's target class, [`NO_CLASS`] where there is none. None: the sweep calls `finish`
+    /// for each position.
     #[inline(always)]
-    fn finish_lanes(&mut self, _targets: &[Option<usize>], _x_t: F32x4, _stats: &LaneStats, _g: F32x4) -> Option<LaneCoeffs> {
+    fn finish_lanes(&mut self, _classes: I32x4, _x_t: F32x4, _stats: &LaneStats, _g: F32x4) -> Option<LaneCoeffs> {
         None
     }
 }
 
-/// Which of four lanes have a target, and `weight[t]·other[t]` of each (a missing array
-/// counts as ones; 0 where there is no target).
+/// The class of a spatial lane without a target (ignored, probability targets, or past the
+/// end of the sample).
+pub const NO_CLASS: i32 = -1;
+
+/// Which of four lanes have a target class, and `weight[t]·other[t]` of each (a missing
+/// array counts as ones; 0 where there is no target).
 #[inline(always)]
-pub fn lane_weights(targets: &[Option<usize>], weight: Option<&[f32]>, other: Option<&[f32]>) -> (Mask, F32x4) {
-    let mut has = [0.0f32; 4];
+pub fn lane_weights(classes: I32x4, weight: Option<&[f32]>, other: Option<&[f32]>) -> (Mask, F32x4) {
+    let has = classes.gt(I32x4::splat(NO_CLASS));
+    if weight.is_none() && other.is_none() {
+        return (has, has.keep(F32x4::splat(1.0)));
+    }
     let mut w = [0.0f32; 4];
-    for (i, t) in targets.iter().take(4).enumerate() {
-        if let Some(t) = *t {
-            has[i] = 1.0;
-            w[i] = weight.map_or(1.0, |w| w[t]) * other.map_or(1.0, |o| o[t]);
+    for (w, t) in w.iter_mut().zip(classes.to_array()) {
+        if t != NO_CLASS {
+            let t = t as usize;
+            *w = weight.map_or(1.0, |w| w[t]) * other.map_or(1.0, |o| o[t]);
         }
     }
-    (F32x4::from_array(has).eq(F32x4::splat(1.0)), F32x4::from_array(w))
+    (has, F32x4::from_array(w))
 }
 
 /// Class indices per position, with the ignored value.
@@ -128,6 +136,17 @@ impl IndexTargets<'_> {
             Ok(Some(t as usize))
         } else {
             Err(KernelError::TargetOutOfBounds { position, target: t as i64 })
+        }
+    }
+
+    /// The class of a position that [`IndexTargets::at`] accepted, [`NO_CLASS`] when ignored.
+    #[inline(always)]
+    fn class_of(&self, position: usize) -> i32 {
+        let t = self.classes[position];
+        if t == self.ignore_index {
+            NO_CLASS
+        } else {
+            t
         }
     }
 }
@@ -222,15 +241,15 @@ pub fn sweep(
                 let wide = remaining >= TILE;
                 let lanes = if wide { TILE } else { remaining.min(4) };
                 let first = n * layout.inner + s;
-                let mut tile_targets = [None; TILE];
+                let mut tile_classes = [NO_CLASS; TILE];
                 let mut tile_g = [0.0f32; TILE];
                 for l in 0..lanes {
                     if let Some(t) = &targets {
-                        tile_targets[l] = t.at(first + l, c)?;
+                        tile_classes[l] = t.class_of(first + l);
                     }
                     tile_g[l] = upstream.at(first + l);
                 }
-                let (x, inner, t, g, st) = (&mut sample, layout.inner, &tile_targets, &tile_g, &mut *stage);
+                let (x, inner, t, g, st) = (&mut sample, layout.inner, &tile_classes, &tile_g, &mut *stage);
                 let tile_losses = match (grad, wide) {
                     (true, true) => spatial_tile::<true, 4>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
                     (true, false) => spatial_tile::<true, 1>(x, inner, s, lanes, t, mass, y, g, first, finish, st),
@@ -741,7 +760,31 @@ fn tile_width<const V: usize>(lanes: usize) -> usize {
     }
 }
 
-/// Pass 2 over classes `classes` of a spatial tile: `grad = e·a - b·q`, per lane `a`, `b`.
+/// Per-lane coefficients of a spatial tile's gradient: `grad_c = e_c·a - b_mass·q_c -
+/// [c = t]·b_target`, `t` the lane's target class (or [`NO_CLASS`]).
+struct TileCoeffs<const V: usize> {
+    a: [F32x4; V],
+    b_mass: [F32x4; V],
+    b_target: [F32x4; V],
+    targets: [I32x4; V],
+}
+
+impl<const V: usize> TileCoeffs<V> {
+    /// The gradient of class `k` in vector `v` from its exponential (`q` its mass, when `S`
+    /// has one). The target's term is subtracted here, while the vector is in a register: a
+    /// store per lane afterwards would reload lines that the tile's other planes evicted
+    /// (the planes are often a power of two apart, so they share cache sets).
+    #[inline(always)]
+    fn grad<S: Source>(&self, v: usize, k: usize, e: F32x4, q: F32x4) -> F32x4 {
+        let mut g = e.mul(self.a[v]);
+        if S::ACTIVE {
+            g = g.sub(self.b_mass[v].mul(q));
+        }
+        g.sub(self.targets[v].eq(I32x4::splat(k as i32)).keep(self.b_target[v]))
+    }
+}
+
+/// Pass 2 over classes `classes` of a spatial tile, from the exponentials stored in `x`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn grad_plane_block<const V: usize>(
@@ -753,10 +796,9 @@ fn grad_plane_block<const V: usize>(
     mass: Mass,
     y: &[f32],
     inv_c: f32,
-    a: &[F32x4; V],
-    b: &[F32x4; V],
+    co: &TileCoeffs<V>,
 ) {
-    with_source!(mass, y, inv_c, |src| grad_plane_block_with::<V, _>(x, inner, s, lanes, classes, src, a, b))
+    with_source!(mass, y, inv_c, |src| grad_plane_block_with::<V, _>(x, inner, s, lanes, classes, src, co))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -768,8 +810,7 @@ fn grad_plane_block_with<const V: usize, S: Source>(
     lanes: usize,
     classes: core::ops::Range<usize>,
     src: S,
-    a: &[F32x4; V],
-    b: &[F32x4; V],
+    co: &TileCoeffs<V>,
 ) {
     let width = tile_width::<V>(lanes);
     let n = width.min(4);
@@ -777,10 +818,8 @@ fn grad_plane_block_with<const V: usize, S: Source>(
         let at = k * inner + s;
         let p = &mut x[at..at + width];
         for v in 0..V {
-            let mut g = F32x4::load_first(&p[4 * v..], n, 0.0).mul(a[v]);
-            if S::ACTIVE {
-                g = g.sub(b[v].mul(src.plane(k, at + 4 * v, n)));
-            }
+            let e = F32x4::load_first(&p[4 * v..], n, 0.0);
+            let g = co.grad::<S>(v, k, e, if S::ACTIVE { src.plane(k, at + 4 * v, n) } else { F32x4::ZERO });
             g.store_first(&mut p[4 * v..], n);
         }
     }
@@ -788,7 +827,9 @@ fn grad_plane_block_with<const V: usize, S: Source>(
 
 /// Pass 1 over classes `classes` (at most [`SPATIAL_BLOCK`]) of a spatial tile (positions
 /// `s..` of the sample), reading each class plane once: the max pass copies the logits to
-/// `stage` (`V` vectors per class, contiguous, in L1), the exponentials are computed from
+/// `stage` (`V` vectors per class, contiguous, in L1) and picks each lane's target logit
+/// into `x_t` (from `targets`: a compare and a select per vector instead of a load per
+/// lane from a line that may have left the cache), the exponentials are computed from
 /// and (when `GRAD`) stored there, for [`grad_plane_staged`] or [`unstage`]. The class
 /// planes are `inner` floats apart (often a power of two: every plane's line of a tile in
 /// the same cache set), so reading them again is what costs.
@@ -804,10 +845,13 @@ fn reduce_plane_staged<const GRAD: bool, const V: usize>(
     y: &[f32],
     inv_c: f32,
     stage: &mut [F32x4],
+    targets: &[I32x4; V],
+    x_t: &mut [F32x4; V],
 ) -> TileStats<V> {
-    with_source!(mass, y, inv_c, |src| reduce_plane_staged_with::<GRAD, V, _>(x, inner, s, lanes, classes, src, stage))
+    with_source!(mass, y, inv_c, |src| reduce_plane_staged_with::<GRAD, V, _>(x, inner, s, lanes, classes, src, stage, targets, x_t))
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn reduce_plane_staged_with<const GRAD: bool, const V: usize, S: Source>(
     x: &[f32],
@@ -817,6 +861,8 @@ fn reduce_plane_staged_with<const GRAD: bool, const V: usize, S: Source>(
     classes: core::ops::Range<usize>,
     src: S,
     stage: &mut [F32x4],
+    targets: &[I32x4; V],
+    x_t: &mut [F32x4; V],
 ) -> TileStats<V> {
     let width = tile_width::<V>(lanes);
     let n = width.min(4);
@@ -826,10 +872,12 @@ fn reduce_plane_staged_with<const GRAD: bool, const V: usize, S: Source>(
     for (k, sv) in classes.clone().zip(stage.chunks_exact_mut(V)) {
         let at = k * inner + s;
         let p = &x[at..at + width];
+        let class = I32x4::splat(k as i32);
         for v in 0..V {
             let xv = F32x4::load_first(&p[4 * v..], n, 0.0);
             sv[v] = xv;
             st.max[v] = st.max[v].pmax(xv);
+            x_t[v] = targets[v].eq(class).select(xv, x_t[v]);
         }
     }
     for v in 0..V {
@@ -866,11 +914,10 @@ fn grad_plane_staged<const V: usize>(
     mass: Mass,
     y: &[f32],
     inv_c: f32,
-    a: &[F32x4; V],
-    b: &[F32x4; V],
+    co: &TileCoeffs<V>,
     stage: &[F32x4],
 ) {
-    with_source!(mass, y, inv_c, |src| grad_plane_staged_with::<V, _>(x, inner, s, lanes, src, a, b, stage))
+    with_source!(mass, y, inv_c, |src| grad_plane_staged_with::<V, _>(x, inner, s, lanes, src, co, stage))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -881,8 +928,7 @@ fn grad_plane_staged_with<const V: usize, S: Source>(
     s: usize,
     lanes: usize,
     src: S,
-    a: &[F32x4; V],
-    b: &[F32x4; V],
+    co: &TileCoeffs<V>,
     stage: &[F32x4],
 ) {
     let c = x.len() / inner;
@@ -892,10 +938,7 @@ fn grad_plane_staged_with<const V: usize, S: Source>(
         let at = k * inner + s;
         let p = &mut x[at..at + width];
         for v in 0..V {
-            let mut g = sv[v].mul(a[v]);
-            if S::ACTIVE {
-                g = g.sub(b[v].mul(src.plane(k, at + 4 * v, n)));
-            }
+            let g = co.grad::<S>(v, k, sv[v], if S::ACTIVE { src.plane(k, at + 4 * v, n) } else { F32x4::ZERO });
             g.store_first(&mut p[4 * v..], n);
         }
     }
@@ -916,20 +959,17 @@ fn unstage<const V: usize>(x: &mut [f32], inner: usize, s: usize, lanes: usize, 
     }
 }
 
-/// Packs per-lane scalars into `V` vectors.
+/// Packs per-lane values into `V` vectors.
 #[inline(always)]
 fn lanes_to_vectors<const V: usize>(values: &[f32; TILE]) -> [F32x4; V] {
-    let mut out = [F32x4::ZERO; V];
-    for (v, o) in out.iter_mut().enumerate() {
-        *o = F32x4::load(&values[4 * v..]);
-    }
-    out
+    core::array::from_fn(|v| F32x4::load(&values[4 * v..]))
 }
 
 /// Positions `s..s+lanes` of one `(C, inner)` sample, one per lane: `V = 4` for a full tile
 /// of [`TILE`] positions, `V = 1` for up to four at the end of a sample. Lanes past `lanes`
 /// compute on zeros and are discarded; no value crosses lanes, so each position's result
-/// does not depend on which tile it falls in.
+/// does not depend on which tile it falls in. `classes`: each lane's target class, or
+/// [`NO_CLASS`].
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn spatial_tile<const GRAD: bool, const V: usize>(
@@ -937,7 +977,7 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
     inner: usize,
     s: usize,
     lanes: usize,
-    targets: &[Option<usize>; TILE],
+    classes: &[i32; TILE],
     mass: Mass,
     y: &[f32],
     g: &[f32; TILE],
@@ -947,51 +987,48 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
 ) -> [f32; TILE] {
     let c = x.len() / inner;
     let inv_c = 1.0 / c as f32;
-    let mut x_t = [f32::NAN; TILE];
-    for l in 0..lanes {
-        if let Some(t) = targets[l] {
-            x_t[l] = x.input()[t * inner + s + l];
-        }
-    }
+    let targets: [I32x4; V] = core::array::from_fn(|v| I32x4::from_array(core::array::from_fn(|i| classes[4 * v + i])));
+    let target_of = |l: usize| usize::try_from(classes[l]).ok();
+    let mut x_t = [F32x4::splat(f32::NAN); V];
     let mut losses = [0.0f32; TILE];
     let mut b_mass = [0.0f32; TILE];
     let mut b_target = [0.0f32; TILE];
+    let mut a = [0.0f32; TILE];
     if c <= SPATIAL_BLOCK {
         // The common case: one block, no per-block arrays, no f64 `exp`; positions finished
         // four at a time where their max is finite, one by one (in f64) elsewhere.
-        let st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, 0..c, mass, y, inv_c, stage);
-        let mut a = [0.0f32; TILE];
-        let zero = F32x4::ZERO;
+        let st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, 0..c, mass, y, inv_c, stage, &targets, &mut x_t);
         for v in 0..V {
             let lo = 4 * v;
-            let ln_sum = math::ln(st.sum[v]);
+            let ln_sum = math::ln_at_least_one(st.sum[v]);
             let lane_stats = LaneStats { shift: st.max[v], ln_sum, cross: st.mass[v].mul(ln_sum).sub(st.mass_x[v]), mass: st.mass[v] };
-            let vector = finish.finish_lanes(&targets[lo..lo + 4], F32x4::load(&x_t[lo..]), &lane_stats, F32x4::load(&g[lo..]));
+            let vector = finish.finish_lanes(targets[v], x_t[v], &lane_stats, F32x4::load(&g[lo..]));
             if let Some(co) = vector {
-                // `a / Σe`, or where a = 0 the `0 / Σe` that is NaN only where the softmax is (see `scaled_factor`).
-                co.a.eq(zero).select(zero.div(st.sum[v]), co.a.div(st.sum[v])).store(&mut a[lo..]);
+                // `a / Σe`, with +0 for a = -0 (as `scaled_factor`): NaN only where the softmax is.
+                let zero = F32x4::ZERO;
+                co.a.eq(zero).select(zero, co.a).div(st.sum[v]).store(&mut a[lo..]);
                 co.loss.store(&mut losses[lo..]);
                 co.b_mass.store(&mut b_mass[lo..]);
                 co.b_target.store(&mut b_target[lo..]);
             }
             // Lanes past `lanes` compute on zeros: finite, so a full vector skips the lane loop.
-            if vector.is_some() && st.max[v].sub(st.max[v]).eq(zero).all() {
+            if vector.is_some() && st.max[v].sub(st.max[v]).eq(F32x4::ZERO).all() {
                 continue;
             }
-            let (max, ln_sum) = (st.max[v].to_array(), ln_sum.to_array());
+            let (max, ln_sum, x_t) = (st.max[v].to_array(), ln_sum.to_array(), x_t[v].to_array());
             for i in 0..lanes.saturating_sub(lo).min(4) {
                 if vector.is_none() || !max[i].is_finite() {
                     let l = lo + i;
                     let (stats, factor) = combine_single(&st.lane(l), ln_sum[i]);
-                    let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
+                    let co = finish.finish(first_position + l, target_of(l), x_t[i], &stats, g[l]);
                     a[l] = scaled_factor(co.a, factor);
                     (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
                 }
             }
         }
         if GRAD {
-            let (a, b) = (lanes_to_vectors::<V>(&a), lanes_to_vectors::<V>(&b_mass));
-            grad_plane_staged::<V>(x.grad(), inner, s, lanes, mass, y, inv_c, &a, &b, stage);
+            let co = TileCoeffs { a: lanes_to_vectors(&a), b_mass: lanes_to_vectors(&b_mass), b_target: lanes_to_vectors(&b_target), targets };
+            grad_plane_staged::<V>(x.grad(), inner, s, lanes, mass, y, inv_c, &co, stage);
         }
     } else {
         let block = block_len(c, SPATIAL_BLOCK);
@@ -999,11 +1036,12 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
         let mut per_block = [TileStats::<V>::ZERO; MAX_BLOCKS];
         for (j, st) in per_block.iter_mut().enumerate().take(n_blocks) {
             let classes = j * block..((j + 1) * block).min(c);
-            *st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, classes.clone(), mass, y, inv_c, stage);
+            *st = reduce_plane_staged::<GRAD, V>(x.input(), inner, s, lanes, classes.clone(), mass, y, inv_c, stage, &targets, &mut x_t);
             if GRAD {
                 unstage::<V>(x.grad(), inner, s, lanes, classes, stage);
             }
         }
+        let x_t: [f32; TILE] = core::array::from_fn(|l| x_t[(l / 4).min(V - 1)].to_array()[l % 4]);
         let mut factors = [[0.0f32; TILE]; MAX_BLOCKS];
         for l in 0..lanes {
             let mut blocks = [BlockStats { max: 0.0, reference: 0.0, sum_exp: 0.0, mass_x: 0.0, mass: 0.0 }; MAX_BLOCKS];
@@ -1012,24 +1050,17 @@ fn spatial_tile<const GRAD: bool, const V: usize>(
             }
             let mut f = [0.0f64; MAX_BLOCKS];
             let stats = combine(&blocks[..n_blocks], &mut f[..n_blocks]);
-            let co = finish.finish(first_position + l, targets[l], x_t[l], &stats, g[l]);
+            let co = finish.finish(first_position + l, target_of(l), x_t[l], &stats, g[l]);
             for j in 0..n_blocks {
                 factors[j][l] = scaled_factor(co.a, f[j]);
             }
             (losses[l], b_mass[l], b_target[l]) = (co.loss, co.b_mass, co.b_target);
         }
         if GRAD {
-            let b = lanes_to_vectors::<V>(&b_mass);
+            let mut co = TileCoeffs { a: [F32x4::ZERO; V], b_mass: lanes_to_vectors(&b_mass), b_target: lanes_to_vectors(&b_target), targets };
             for (j, factor) in factors.iter().enumerate().take(n_blocks) {
-                let a = lanes_to_vectors::<V>(factor);
-                grad_plane_block::<V>(x.grad(), inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c, &a, &b);
-            }
-        }
-    }
-    if GRAD {
-        for l in 0..lanes {
-            if let Some(t) = targets[l] {
-                x.grad()[t * inner + s + l] -= b_target[l];
+                co.a = lanes_to_vectors(factor);
+                grad_plane_block::<V>(x.grad(), inner, s, lanes, j * block..((j + 1) * block).min(c), mass, y, inv_c, &co);
             }
         }
     }
