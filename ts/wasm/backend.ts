@@ -12,9 +12,9 @@
  * Zero copy: arrays that already live in this backend's memory (tensors from `allocTensor`)
  * are not copied. The kernel reads such an input where it is and writes the gradient straight
  * into a resident gradient buffer (out of place; in place when it is the input's own memory);
- * an ordinary input, or a spatial one, with a resident gradient buffer is copied into that
- * buffer and the kernel runs in place over it (see `chunked`). Element-wise targets and
- * probabilities are read where they are.
+ * an ordinary input with a resident gradient buffer is copied into that buffer and the kernel
+ * runs in place over it (see `chunked`). Element-wise targets and probabilities are read
+ * where they are.
  * Only small per-position buffers (index targets, per-position `gradOutput`, 'none' losses)
  * still pass through the workspace.
  *
@@ -225,12 +225,12 @@ export class WasmBackend implements Backend {
     const upPtr = perPosition ? this.residentPtr(args.upstream as Float32Array, "gradOutput") : -1;
     c.sidePtr = side === undefined ? -1 : this.residentPtr(side, "target");
     // With a resident gradient buffer (or none), the kernel reads the resident input and
-    // writes the gradient over it or into that buffer (out of place), or runs in place over
-    // the buffer after the input is copied there: for an ordinary input, and for spatial
-    // inputs, whose tiles write each class plane a plane apart into lines not yet in cache
-    // (out of place measured 5-8% slower than one sequential copy and the in-place sweep).
+    // writes the gradient over it or into that buffer (out of place), or, for an ordinary
+    // input, runs in place over the buffer after the input is copied there. Spatial inputs
+    // too are read where they are: out of place, CE and focal (8, 21, 128, 128) ran 10-13%
+    // faster than a copy into the gradient buffer and an in-place sweep (interleaved runs).
     // Otherwise it runs over a copy in the workspace.
-    const readsInput = inputPtr >= 0 && (gradPtr < 0 || gradPtr === inputPtr || inner <= 1);
+    const readsInput = inputPtr >= 0;
     const workPtr = gradPtr >= 0 || !wantGrad ? (readsInput ? inputPtr : gradPtr) : -1;
     const outPtr = gradPtr >= 0 && gradPtr !== workPtr ? gradPtr : -1;
     const budget = this.workspaceCap - fixed;
@@ -244,11 +244,8 @@ export class WasmBackend implements Backend {
     const residentBytes = lossBytes + upBytes + extraPerPosition - (c.sidePtr >= 0 ? sidePerPosition : 0);
     if (workPtr >= 0 && (inner <= 1 || inner * residentBytes <= budget)) {
       const perChunk = inner === 0 || outer === 0 ? Math.max(1, outer) : Math.max(1, Math.floor(budget / Math.max(1, residentBytes * inner)));
-      if (workPtr !== inputPtr) {
-        const heap = ws.heapF32();
-        const from = inputPtr >= 0 ? inputPtr >> 2 : 0;
-        copyRange(heap, workPtr >> 2, inputPtr >= 0 ? heap : args.input, from, from + args.input.length);
-      }
+      // An ordinary input goes into the resident gradient buffer, for an in-place sweep.
+      if (workPtr !== inputPtr) copyRange(ws.heapF32(), workPtr >> 2, args.input, 0, args.input.length);
       for (let n0 = 0; n0 < outer || n0 === 0; n0 += perChunk) {
         const samples = Math.min(perChunk, outer - n0);
         this.setChunk(c, inner, n0, samples, 0, inner, true, classes);
