@@ -106,19 +106,21 @@ interface Measured {
 
 /**
  * The package's own backends are timed in interleaved rounds (each round runs every backend
- * for its share of the budget, in a rotated order), so that a slow stretch of a shared machine
- * is spread over all of them instead of landing on one: their ratios are what the targets judge.
- * Eight short rounds rather than four long ones: a stretch that slows one backend's round
- * then holds an eighth of its samples, which the median passes over.
- * tfjs runs after them, in one round.
+ * for its share of the budget, in a rotated order), and each backend's figure is its fastest
+ * round (the median call of the round): a slow stretch of the shared machine, which slows
+ * the fast SIMD code more than pure JS (the two cores share their caches and memory with
+ * other tenants), then has to last the whole case to change a ratio. The same rule for every
+ * backend. tfjs runs after them, in one round.
  */
 const ROUNDS = quick ? 1 : 8;
 
 interface Timed {
   runner: Runner;
   p: Prepared;
-  /** Per-call latencies in ms, pooled over the rounds. */
-  samples: number[];
+  /** Median call of each round, in ms. */
+  roundMedians: number[];
+  /** Calls timed, over all rounds. */
+  samples: number;
   iterations: number;
   warmupIterations: number;
   memoryBefore: number;
@@ -130,7 +132,7 @@ function timed(runner: Runner, p: Prepared): Timed {
   p.step();
   const probe = performance.now() - t0;
   const iterations = Math.max(BUDGET.minSamples, Math.min(64, Math.ceil(BUDGET.time / Math.max(probe, 1e-3))));
-  return { runner, p, samples: [], iterations, warmupIterations: probe > 200 || quick ? 1 : 8, memoryBefore: 0 };
+  return { runner, p, roundMedians: [], samples: 0, iterations, warmupIterations: probe > 200 || quick ? 1 : 8, memoryBefore: 0 };
 }
 
 /**
@@ -155,8 +157,9 @@ async function runRound(t: Timed, rounds: number, first: boolean): Promise<void>
   });
   bench.add(t.runner, () => t.p.step());
   await bench.run();
-  // A loop, not push(...): a fast case records millions of samples, beyond the argument limit.
-  for (const ms of bench.tasks[0].result!.latency.samples) t.samples.push(ms);
+  const latencies = bench.tasks[0].result!.latency.samples;
+  t.roundMedians.push(median(latencies));
+  t.samples += latencies.length;
 }
 
 const median = (xs: number[]) => {
@@ -167,7 +170,7 @@ const median = (xs: number[]) => {
 
 async function finish(t: Timed, elements: number): Promise<Measured> {
   const memoryGrowth = wasmMemory(t.runner) - t.memoryBefore;
-  const seconds = median(t.samples) / 1000;
+  const seconds = Math.min(...t.roundMedians) / 1000;
   let allocated: number;
   if (isTfjs(t.runner)) {
     // tfjs allocates its tensors in its backend's memory: tf.profile counts them.
@@ -176,7 +179,7 @@ async function finish(t: Timed, elements: number): Promise<Measured> {
   } else {
     allocated = await allocatedPerCall(t.p, Math.max(2, Math.min(2000, Math.ceil((quick ? 0.01 : 0.1) / seconds))));
   }
-  return { seconds, samples: t.samples.length, elementsPerSecond: elements / seconds, allocated, memoryGrowth };
+  return { seconds, samples: t.samples, elementsPerSecond: elements / seconds, allocated, memoryGrowth };
 }
 
 /** Times `runners` on one (loss, shape): the package's backends interleaved, then tfjs's. */

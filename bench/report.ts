@@ -12,7 +12,7 @@ export interface Result {
   runner: Runner;
   elements: number;
   skipped?: string;
-  /** Median seconds per forward+backward call. */
+  /** Seconds per forward+backward call: the median call of the fastest round. */
   seconds?: number;
   samples?: number;
   elementsPerSecond?: number;
@@ -210,7 +210,7 @@ export function writeReport(results: Result[], info: RunInfo): void {
     "# Benchmark results",
     "",
     `Forward+backward in one call, float32, ${info.quick ? "**quick run (short budgets, not for publishing)**" : "full run"} of \`npm run bench\` on ${info.machine}, Node ${info.node}, TensorFlow.js ${info.tfjs}, ${when}; ${info.seconds.toFixed(0)} s in all.`,
-    "Millions of input elements per second (median call; this package's backends timed in interleaved rounds), in brackets the speedup over this package's pure-JS backend.",
+    "Millions of input elements per second (this package's backends timed in interleaved rounds: the median call of each backend's fastest round; tfjs: the median call of one round), in brackets the speedup over this package's pure-JS backend.",
     "`simd zero-copy`: input, gradient and element-wise targets allocated in wasm memory (`allocTensor`); `simd` and `scalar`: the",
     "ordinary copying API with a reused `gradInput`; `tfjs-*`: the same loss in TensorFlow.js (`tf.valueAndGrad`, the logits",
     "uploaded and the loss and gradient downloaded every step, labels uploaded once; tfjs has no focal loss, so its rows are",
