@@ -515,21 +515,26 @@ pub fn ln_unit(x: F32x4, c: &Consts) -> F32x4 {
 /// Max error 1.44 ulp for `x < 1` (see `ln_1m_unit_accuracy`).
 #[inline(always)]
 pub fn ln_1m_unit(x: F32x4, c: &Consts) -> F32x4 {
-    let one = c.get(k::ONE);
-    let w = one.sub(x);
-    let rounding = w.sub(one).add(x); // w - (1 - x), exact
-    ln_unit(w, c).sub(rounding.mul(one.add(x)))
+    let (w, correction) = one_minus(x, c);
+    ln_unit(w, c).sub(correction)
 }
 
 /// [`ln_unit`] of `x` in the lanes of `plain`, [`ln_1m_unit`] of `x` elsewhere, with one
 /// log: the same bits as each (`ln_unit(x) - (+0)` is `ln_unit(x)`).
 #[inline(always)]
 pub fn ln_unit_or_1m(x: F32x4, plain: Mask, c: &Consts) -> F32x4 {
+    let (w, correction) = one_minus(x, c);
+    ln_unit(c.select(plain, x, w), c).sub(c.select(plain, F32x4::ZERO, correction))
+}
+
+/// `w = 1 - x` rounded, and what [`ln_1m_unit`] subtracts from `ln_unit(w)`: the rounding
+/// `w - (1 - x)` (exact) times `1 + x ≈ 1/w`.
+#[inline(always)]
+fn one_minus(x: F32x4, c: &Consts) -> (F32x4, F32x4) {
     let one = c.get(k::ONE);
     let w = one.sub(x);
     let rounding = w.sub(one).add(x);
-    let log = ln_unit(c.select(plain, x, w), c);
-    log.sub(c.select(plain, F32x4::ZERO, rounding.mul(one.add(x))))
+    (w, rounding.mul(one.add(x)))
 }
 
 #[cfg(test)]

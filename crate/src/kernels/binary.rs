@@ -108,8 +108,8 @@ impl<'a> Lanes<'a> {
 
 /// One loss of the family: the loss and `dloss/dx` (before the upstream gradient) of up to
 /// four elements, in three stages. `start_terms` and `finish_terms` compute the
-/// transcendental terms, which depend on the input (and for BCE on which terms the target
-/// needs) alone (each stage one chain of dependent operations); `eval` the rest, called on
+/// transcendental terms (each stage one chain of dependent operations), which depend on the
+/// input alone (BCE's target only picks which logs are needed); `eval` the rest, called on
 /// consecutive vectors in element order.
 trait Elementwise {
     type Terms: Copy;
